@@ -1,0 +1,146 @@
+//! Command verbs (RFC 5321 section 4.1.1): recognising the verb of a command line.
+//!
+//! Verbs are case-insensitive (RFC 5321 section 2.4). The argument grammar of each command is
+//! parsed by the session, with [`crate::address`] and [`crate::params`].
+
+/// The verb of a command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Helo,
+    Ehlo,
+    Mail,
+    Rcpt,
+    Data,
+    Bdat,
+    Rset,
+    Noop,
+    Quit,
+    Vrfy,
+    Expn,
+    Help,
+    StartTls,
+    Auth,
+    /// `GET`, `POST`, `CONNECT`: an HTTP client (or a browser-borne cross-protocol attack)
+    /// talking to the SMTP port, refused at once like Postfix's `smtpd_forbidden_commands`.
+    Http,
+    Unknown,
+}
+
+/// Splits a command line (CRLF already removed) into its verb and its argument. The argument
+/// is what follows the first SP (empty when there is none). A verb followed by anything other
+/// than SP or the end of the line is `Unknown`.
+pub(crate) fn split(line: &[u8]) -> (Verb, &[u8]) {
+    let (word, arg) = match memchr::memchr(b' ', line) {
+        Some(i) => (&line[..i], &line[i + 1..]),
+        None => (line, &line[line.len()..]),
+    };
+    let verb = match *word {
+        [a, b, c, d] => match [a, b, c, d].map(|x| x.to_ascii_uppercase()) {
+            [b'H', b'E', b'L', b'O'] => Verb::Helo,
+            [b'E', b'H', b'L', b'O'] => Verb::Ehlo,
+            [b'M', b'A', b'I', b'L'] => Verb::Mail,
+            [b'R', b'C', b'P', b'T'] => Verb::Rcpt,
+            [b'D', b'A', b'T', b'A'] => Verb::Data,
+            [b'B', b'D', b'A', b'T'] => Verb::Bdat,
+            [b'R', b'S', b'E', b'T'] => Verb::Rset,
+            [b'N', b'O', b'O', b'P'] => Verb::Noop,
+            [b'Q', b'U', b'I', b'T'] => Verb::Quit,
+            [b'V', b'R', b'F', b'Y'] => Verb::Vrfy,
+            [b'E', b'X', b'P', b'N'] => Verb::Expn,
+            [b'H', b'E', b'L', b'P'] => Verb::Help,
+            [b'A', b'U', b'T', b'H'] => Verb::Auth,
+            [b'P', b'O', b'S', b'T'] => Verb::Http,
+            _ => Verb::Unknown,
+        },
+        _ if word.eq_ignore_ascii_case(b"STARTTLS") => Verb::StartTls,
+        _ if word.eq_ignore_ascii_case(b"GET") || word.eq_ignore_ascii_case(b"CONNECT") => {
+            Verb::Http
+        }
+        _ => Verb::Unknown,
+    };
+    (verb, arg)
+}
+
+/// Strips a case-insensitive `prefix` (such as `FROM:`) from `arg`.
+pub(crate) fn strip_prefix_ci<'a>(arg: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    if arg.len() >= prefix.len() && arg[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        Some(&arg[prefix.len()..])
+    } else {
+        None
+    }
+}
+
+/// Parses the argument of `BDAT`: `chunk-size [SP "LAST"]` (RFC 3030 section 2).
+/// `None` when the size is missing, not decimal, or does not fit in a `u64`.
+pub(crate) fn parse_bdat(arg: &[u8]) -> Option<(u64, bool)> {
+    let arg = trim_end_sp(arg);
+    let (size, rest) = match memchr::memchr(b' ', arg) {
+        Some(i) => (&arg[..i], &arg[i + 1..]),
+        None => (arg, &arg[arg.len()..]),
+    };
+    if size.is_empty() || size.len() > 20 || !size.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = size.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })?;
+    let last = match rest {
+        b"" => false,
+        r if r.eq_ignore_ascii_case(b"LAST") => true,
+        _ => return None,
+    };
+    Some((n, last))
+}
+
+/// `arg` without trailing spaces (some clients send them).
+pub(crate) fn trim_end_sp(mut arg: &[u8]) -> &[u8] {
+    while let [rest @ .., b' '] = arg {
+        arg = rest;
+    }
+    arg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbs_are_case_insensitive() {
+        assert_eq!(split(b"ehlo x"), (Verb::Ehlo, &b"x"[..]));
+        assert_eq!(split(b"MaIl FROM:<>"), (Verb::Mail, &b"FROM:<>"[..]));
+        assert_eq!(split(b"StartTLS"), (Verb::StartTls, &b""[..]));
+        assert_eq!(split(b"QUIT"), (Verb::Quit, &b""[..]));
+        assert_eq!(split(b"QUITX"), (Verb::Unknown, &b""[..]));
+        assert_eq!(split(b"QUI"), (Verb::Unknown, &b""[..]));
+        assert_eq!(split(b""), (Verb::Unknown, &b""[..]));
+        assert_eq!(split(b"GET / HTTP/1.1").0, Verb::Http);
+        assert_eq!(split(b"post /x HTTP/1.0").0, Verb::Http);
+        assert_eq!(split(b"CONNECT a:25 HTTP/1.1").0, Verb::Http);
+        assert_eq!(
+            split(b"DATA\t").0,
+            Verb::Unknown,
+            "only SP separates the verb"
+        );
+    }
+
+    #[test]
+    fn bdat_arguments() {
+        assert_eq!(parse_bdat(b"0"), Some((0, false)));
+        assert_eq!(parse_bdat(b"10 LAST"), Some((10, true)));
+        assert_eq!(parse_bdat(b"10 last "), Some((10, true)));
+        assert_eq!(parse_bdat(b"18446744073709551615"), Some((u64::MAX, false)));
+        assert_eq!(parse_bdat(b"18446744073709551616"), None);
+        assert_eq!(parse_bdat(b""), None);
+        assert_eq!(parse_bdat(b"-1"), None);
+        assert_eq!(parse_bdat(b"1 FIRST"), None);
+        assert_eq!(parse_bdat(b"1  LAST"), None);
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(strip_prefix_ci(b"from:<>", b"FROM:"), Some(&b"<>"[..]));
+        assert_eq!(strip_prefix_ci(b"FRO", b"FROM:"), None);
+        assert_eq!(trim_end_sp(b"a  "), b"a");
+        assert_eq!(trim_end_sp(b"   "), b"");
+    }
+}

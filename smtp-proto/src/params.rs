@@ -1,0 +1,1000 @@
+//! ESMTP parameters of `MAIL FROM` and `RCPT TO`.
+//!
+//! The generic syntax is RFC 5321 section 4.1.2:
+//!
+//! ```text
+//! Mail-parameters = esmtp-param *(SP esmtp-param)
+//! Rcpt-parameters = esmtp-param *(SP esmtp-param)
+//! esmtp-param     = esmtp-keyword ["=" esmtp-value]
+//! esmtp-keyword   = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+//! esmtp-value     = 1*(%d33-60 / %d62-126)
+//! ```
+//!
+//! with `esmtp-value` extended to UTF-8 non-ASCII characters by RFC 6531 section 3.3. Keywords
+//! are case-insensitive (RFC 5321 section 2.4). The parameters understood here are those of
+//! SIZE (RFC 1870), 8BITMIME (RFC 6152), BINARYMIME (RFC 3030), SMTPUTF8 (RFC 6531), DSN
+//! (RFC 3461), REQUIRETLS (RFC 8689) and AUTH (RFC 4954). Whether the corresponding extension
+//! was advertised is for the session to check, not this module.
+//!
+//! Values that are kept as text ([`MailParams::envid`], [`MailParams::auth`], [`Orcpt`]) are
+//! slices of the command buffer: parsing allocates nothing.
+
+use crate::Text;
+use bytes::Bytes;
+use std::ops::Range;
+
+/// Longest ENVID value, in characters (RFC 3461 section 4.4).
+const MAX_ENVID: usize = 100;
+/// Longest ORCPT value, in characters (RFC 3461 section 4.2: "The entire ORCPT parameter MAY
+/// be up to 500 characters in length").
+const MAX_ORCPT: usize = 500;
+/// Most digits in a SIZE value (RFC 1870 section 6, `size-value ::= 1*20DIGIT`).
+const MAX_SIZE_DIGITS: usize = 20;
+
+/// Why the parameters of a MAIL or RCPT command were rejected.
+///
+/// The [`Text`] in a variant is the keyword exactly as the client sent it. A server answers
+/// `Syntax` and `BadValue` with 501, `Unknown` with 555 (RFC 5321 section 4.1.1.11:
+/// "MAIL FROM/RCPT TO parameters not recognized or not implemented"), `Duplicate` with 501 and
+/// `SizeOverflow` with 552 (RFC 1870 section 6).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamError {
+    /// The text after the path is not `*(1*SP esmtp-param) *SP` (RFC 5321 section 4.1.2),
+    /// e.g. garbage right after the `>`, a malformed keyword, `KEY=` with an empty value, a
+    /// forbidden character in a value, or invalid UTF-8.
+    #[error("syntax error in parameters (RFC 5321 section 4.1.2)")]
+    Syntax,
+    /// A keyword this command does not know (RFC 5321 section 4.1.1.11).
+    #[error("parameter {0} not recognized")]
+    Unknown(Text),
+    /// The same keyword was given twice.
+    #[error("parameter {0} given more than once")]
+    Duplicate(Text),
+    /// A known keyword with a missing, superfluous or malformed value.
+    #[error("invalid value for parameter {0}")]
+    BadValue(Text),
+    /// A syntactically valid SIZE that does not fit in 64 bits (RFC 1870 section 6).
+    #[error("SIZE value too large")]
+    SizeOverflow,
+}
+
+/// The body type declared with `BODY=` (RFC 6152 section 2, RFC 3030 section 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BodyType {
+    /// `BODY=7BIT` (RFC 6152 section 2).
+    SevenBit,
+    /// `BODY=8BITMIME` (RFC 6152 section 2).
+    EightBitMime,
+    /// `BODY=BINARYMIME` (RFC 3030 section 3), which requires BDAT.
+    BinaryMime,
+}
+
+/// How much of the message a DSN should return, `RET=` (RFC 3461 section 4.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ret {
+    /// `RET=FULL`: the whole message.
+    Full,
+    /// `RET=HDRS`: the headers only.
+    Headers,
+}
+
+/// The `NOTIFY=` parameter of RCPT (RFC 3461 section 4.1): `NEVER`, or a comma-separated list
+/// of `SUCCESS`, `FAILURE` and `DELAY` (case-insensitive; no empty items and no repeats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Notify(u8);
+
+impl Notify {
+    const NEVER: u8 = 1;
+    const SUCCESS: u8 = 2;
+    const FAILURE: u8 = 4;
+    const DELAY: u8 = 8;
+
+    /// `NOTIFY=NEVER`: no DSN at all. Never combined with the others.
+    pub fn never(&self) -> bool {
+        self.0 & Self::NEVER != 0
+    }
+
+    /// `SUCCESS` was requested: a DSN on successful delivery.
+    pub fn success(&self) -> bool {
+        self.0 & Self::SUCCESS != 0
+    }
+
+    /// `FAILURE` was requested: a DSN on delivery failure.
+    pub fn failure(&self) -> bool {
+        self.0 & Self::FAILURE != 0
+    }
+
+    /// `DELAY` was requested: a DSN when delivery is delayed.
+    pub fn delay(&self) -> bool {
+        self.0 & Self::DELAY != 0
+    }
+
+    /// Parses a `notify-esmtp-value` (RFC 3461 section 4.1).
+    fn parse(value: &str) -> Option<Notify> {
+        let mut bits = 0u8;
+        for item in value.split(',') {
+            let bit = if item.eq_ignore_ascii_case("NEVER") {
+                Self::NEVER
+            } else if item.eq_ignore_ascii_case("SUCCESS") {
+                Self::SUCCESS
+            } else if item.eq_ignore_ascii_case("FAILURE") {
+                Self::FAILURE
+            } else if item.eq_ignore_ascii_case("DELAY") {
+                Self::DELAY
+            } else {
+                return None;
+            };
+            if bits & bit != 0 {
+                return None;
+            }
+            bits |= bit;
+        }
+        if bits & Self::NEVER != 0 && bits != Self::NEVER {
+            return None;
+        }
+        Some(Notify(bits))
+    }
+}
+
+/// The `ORCPT=` parameter of RCPT, `addr-type ";" xtext` (RFC 3461 section 4.2).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Orcpt {
+    /// The address type, e.g. `rfc822` or `utf-8` (RFC 6533 section 3), as sent.
+    pub addr_type: Text,
+    /// The original recipient address, still xtext-encoded as sent (decode it with
+    /// [`decode_xtext`]). With the `utf-8` address type it may also contain UTF-8 and the
+    /// `\x{HHHH}` escapes of RFC 6533 section 3.
+    pub address: Text,
+}
+
+/// The parameters of a MAIL command (RFC 5321 section 4.1.1.2, `Mail-parameters`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MailParams {
+    /// `SIZE=`: the declared message size in octets (RFC 1870 section 6).
+    pub size: Option<u64>,
+    /// `BODY=`: the body type (RFC 6152 section 2, RFC 3030 section 3).
+    pub body: Option<BodyType>,
+    /// `SMTPUTF8`: the message needs the SMTPUTF8 extension (RFC 6531 section 3.4).
+    pub smtputf8: bool,
+    /// `RET=`: how much of the message a DSN returns (RFC 3461 section 4.3).
+    pub ret: Option<Ret>,
+    /// `ENVID=`: the envelope identifier, still xtext-encoded as sent (RFC 3461 section 4.4).
+    pub envid: Option<Text>,
+    /// `REQUIRETLS`: the message must only be relayed over TLS (RFC 8689 section 4).
+    pub requiretls: bool,
+    /// `AUTH=`: the authenticated submitter as xtext, or `<>` (RFC 4954 section 5), as sent.
+    pub auth: Option<Text>,
+}
+
+/// The parameters of a RCPT command (RFC 5321 section 4.1.1.3, `Rcpt-parameters`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RcptParams {
+    /// `NOTIFY=` (RFC 3461 section 4.1).
+    pub notify: Option<Notify>,
+    /// `ORCPT=` (RFC 3461 section 4.2).
+    pub orcpt: Option<Orcpt>,
+}
+
+/// Decodes xtext (RFC 3461 section 4): `xchar` is any of `!` to `~` except `+` and `=`, and
+/// `hexchar` is `+` followed by two upper-case hexadecimal digits. Returns `None` when `s` is
+/// not xtext (including any non-ASCII character).
+///
+/// ```
+/// use smtp_proto::params::decode_xtext;
+/// assert_eq!(decode_xtext("a+2Bb+3D").unwrap(), b"a+b=");
+/// assert_eq!(decode_xtext("a+2b"), None, "hex digits must be upper case");
+/// ```
+pub fn decode_xtext(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'+' => {
+                let hi = b.get(i + 1).copied().and_then(upper_hex_value)?;
+                let lo = b.get(i + 2).copied().and_then(upper_hex_value)?;
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            b'=' => return None,
+            33..=126 => {
+                out.push(c);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// The value of an upper-case hexadecimal digit (RFC 3461 section 4 `hexchar`).
+fn upper_hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Whether `s` is xtext (RFC 3461 section 4); with `allow_utf8`, UTF-8 non-ASCII characters
+/// are accepted as well (RFC 6531 section 3.3 extends `esmtp-value`, RFC 6533 section 3 the
+/// ORCPT address).
+fn is_xtext(s: &str, allow_utf8: bool) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'+' => {
+                let hex = |j: usize| b.get(j).copied().and_then(upper_hex_value).is_some();
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+            }
+            b'=' => return false,
+            33..=126 => i += 1,
+            0x80..=0xff if allow_utf8 => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `atext` of RFC 5322 section 3.2.3; RFC 3461 section 4.2 has `addr-type = atom`.
+fn is_atom(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&c))
+}
+
+/// `esmtp-value` characters: `%d33-60 / %d62-126` (RFC 5321 section 4.1.2) or, in valid
+/// UTF-8, part of a non-ASCII character (RFC 6531 section 3.3).
+fn is_value_char(c: u8) -> bool {
+    matches!(c, 33..=60 | 62..=126) || c >= 0x80
+}
+
+/// One `esmtp-param`: the byte ranges of the keyword and of the value, if any.
+struct RawParam {
+    keyword: Range<usize>,
+    value: Option<Range<usize>>,
+}
+
+/// Splits `*(1*SP esmtp-param) *SP` into parameters, checking the generic grammar of RFC 5321
+/// section 4.1.2. Anything but SP right at the start (i.e. right after the `>` of the path) is
+/// a syntax error.
+struct RawParams<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Iterator for RawParams<'_> {
+    type Item = Result<RawParam, ParamError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let before = self.pos;
+        while self.b.get(self.pos) == Some(&b' ') {
+            self.pos += 1;
+        }
+        if self.pos >= self.b.len() {
+            return None;
+        }
+        if self.pos == before {
+            // No space before this parameter: only possible right after the path.
+            self.pos = self.b.len();
+            return Some(Err(ParamError::Syntax));
+        }
+        let start = self.pos;
+        while self.b.get(self.pos).is_some_and(|&c| c != b' ') {
+            self.pos += 1;
+        }
+        let result = split_param(self.b, start..self.pos);
+        if result.is_err() {
+            self.pos = self.b.len();
+        }
+        Some(result)
+    }
+}
+
+/// `esmtp-param = esmtp-keyword ["=" esmtp-value]` (RFC 5321 section 4.1.2) over `b[token]`,
+/// which contains no SP.
+fn split_param(b: &[u8], token: Range<usize>) -> Result<RawParam, ParamError> {
+    let tok = b.get(token.clone()).ok_or(ParamError::Syntax)?;
+    let (keyword_len, value) = match tok.iter().position(|&c| c == b'=') {
+        Some(eq) => (eq, Some(token.start + eq + 1..token.end)),
+        None => (tok.len(), None),
+    };
+    let keyword = token.start..token.start + keyword_len;
+    let kw = b.get(keyword.clone()).ok_or(ParamError::Syntax)?;
+    let keyword_ok = kw.first().is_some_and(|c| c.is_ascii_alphanumeric())
+        && kw.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-');
+    if !keyword_ok {
+        return Err(ParamError::Syntax);
+    }
+    if let Some(v) = &value {
+        let val = b.get(v.clone()).ok_or(ParamError::Syntax)?;
+        if val.is_empty() || !val.iter().all(|&c| is_value_char(c)) {
+            return Err(ParamError::Syntax);
+        }
+    }
+    Ok(RawParam { keyword, value })
+}
+
+/// A parsed parameter as [`Text`] slices of the command.
+struct Param {
+    keyword: Text,
+    value: Option<Text>,
+}
+
+impl Param {
+    /// Slices a [`RawParam`] out of `text` (no copy).
+    fn new(text: &Text, raw: RawParam) -> Result<Param, ParamError> {
+        Ok(Param {
+            keyword: text.slice(raw.keyword).ok_or(ParamError::Syntax)?,
+            value: match raw.value {
+                Some(v) => Some(text.slice(v).ok_or(ParamError::Syntax)?),
+                None => None,
+            },
+        })
+    }
+
+    fn is(&self, keyword: &str) -> bool {
+        self.keyword.eq_ignore_ascii_case(keyword)
+    }
+
+    /// Records the keyword in `seen`, failing on a repeat.
+    fn once(&self, seen: &mut u8, bit: u8) -> Result<(), ParamError> {
+        if *seen & bit != 0 {
+            return Err(ParamError::Duplicate(self.keyword.clone()));
+        }
+        *seen |= bit;
+        Ok(())
+    }
+
+    fn bad_value(&self) -> ParamError {
+        ParamError::BadValue(self.keyword.clone())
+    }
+
+    /// The value of a keyword that requires one.
+    fn value(&self) -> Result<&Text, ParamError> {
+        self.value.as_ref().ok_or_else(|| self.bad_value())
+    }
+
+    /// Checks that a keyword that takes no value has none.
+    fn no_value(&self) -> Result<(), ParamError> {
+        match self.value {
+            Some(_) => Err(self.bad_value()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs `f` on each parameter of `src`, as zero-copy [`Text`] slices.
+fn for_each_param(
+    src: &Bytes,
+    mut f: impl FnMut(Param) -> Result<(), ParamError>,
+) -> Result<(), ParamError> {
+    let text = Text::from_utf8(src.clone()).map_err(|_| ParamError::Syntax)?;
+    let raw = RawParams {
+        b: text.as_bytes(),
+        pos: 0,
+    };
+    for r in raw {
+        f(Param::new(&text, r?)?)?;
+    }
+    Ok(())
+}
+
+/// `size-value ::= 1*20DIGIT` (RFC 1870 section 6).
+fn parse_size(p: &Param) -> Result<u64, ParamError> {
+    let v = p.value()?;
+    if v.is_empty() || v.len() > MAX_SIZE_DIGITS || !v.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(p.bad_value());
+    }
+    v.bytes().try_fold(0u64, |acc, c| {
+        acc.checked_mul(10)
+            .and_then(|acc| acc.checked_add(u64::from(c - b'0')))
+            .ok_or(ParamError::SizeOverflow)
+    })
+}
+
+/// Parses the parameters of MAIL (RFC 5321 section 4.1.1.2): everything after the `>` of the
+/// reverse-path up to the CRLF. Empty or all-SP input means no parameters; otherwise the input
+/// must start with SP.
+///
+/// Keywords: SIZE (RFC 1870), BODY (RFC 6152, RFC 3030), SMTPUTF8 (RFC 6531), RET and ENVID
+/// (RFC 3461), REQUIRETLS (RFC 8689), AUTH (RFC 4954). Any other is
+/// [`ParamError::Unknown`].
+pub(crate) fn parse_mail_params(src: &Bytes) -> Result<MailParams, ParamError> {
+    const SIZE: u8 = 1;
+    const BODY: u8 = 2;
+    const SMTPUTF8: u8 = 4;
+    const RET: u8 = 8;
+    const ENVID: u8 = 16;
+    const REQUIRETLS: u8 = 32;
+    const AUTH: u8 = 64;
+    let mut out = MailParams::default();
+    let mut seen = 0u8;
+    for_each_param(src, |p| {
+        if p.is("SIZE") {
+            p.once(&mut seen, SIZE)?;
+            out.size = Some(parse_size(&p)?);
+        } else if p.is("BODY") {
+            p.once(&mut seen, BODY)?;
+            let v = p.value()?;
+            out.body = Some(if v.eq_ignore_ascii_case("7BIT") {
+                BodyType::SevenBit
+            } else if v.eq_ignore_ascii_case("8BITMIME") {
+                BodyType::EightBitMime
+            } else if v.eq_ignore_ascii_case("BINARYMIME") {
+                BodyType::BinaryMime
+            } else {
+                return Err(p.bad_value());
+            });
+        } else if p.is("SMTPUTF8") {
+            p.once(&mut seen, SMTPUTF8)?;
+            p.no_value()?;
+            out.smtputf8 = true;
+        } else if p.is("RET") {
+            p.once(&mut seen, RET)?;
+            let v = p.value()?;
+            out.ret = Some(if v.eq_ignore_ascii_case("FULL") {
+                Ret::Full
+            } else if v.eq_ignore_ascii_case("HDRS") {
+                Ret::Headers
+            } else {
+                return Err(p.bad_value());
+            });
+        } else if p.is("ENVID") {
+            p.once(&mut seen, ENVID)?;
+            let v = p.value()?;
+            if v.len() > MAX_ENVID || !is_xtext(v, false) {
+                return Err(p.bad_value());
+            }
+            out.envid = Some(v.clone());
+        } else if p.is("REQUIRETLS") {
+            p.once(&mut seen, REQUIRETLS)?;
+            p.no_value()?;
+            out.requiretls = true;
+        } else if p.is("AUTH") {
+            p.once(&mut seen, AUTH)?;
+            let v = p.value()?;
+            if !is_xtext(v, true) {
+                return Err(p.bad_value());
+            }
+            out.auth = Some(v.clone());
+        } else {
+            return Err(ParamError::Unknown(p.keyword));
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Parses the parameters of RCPT (RFC 5321 section 4.1.1.3): everything after the `>` of the
+/// forward-path up to the CRLF. Empty or all-SP input means no parameters; otherwise the input
+/// must start with SP.
+///
+/// Keywords: NOTIFY and ORCPT (RFC 3461 sections 4.1 and 4.2). Any other is
+/// [`ParamError::Unknown`].
+pub(crate) fn parse_rcpt_params(src: &Bytes) -> Result<RcptParams, ParamError> {
+    const NOTIFY: u8 = 1;
+    const ORCPT: u8 = 2;
+    let mut out = RcptParams::default();
+    let mut seen = 0u8;
+    for_each_param(src, |p| {
+        if p.is("NOTIFY") {
+            p.once(&mut seen, NOTIFY)?;
+            out.notify = Some(Notify::parse(p.value()?).ok_or_else(|| p.bad_value())?);
+        } else if p.is("ORCPT") {
+            p.once(&mut seen, ORCPT)?;
+            out.orcpt = Some(parse_orcpt(&p)?);
+        } else {
+            return Err(ParamError::Unknown(p.keyword));
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// `orcpt-parameter = "ORCPT=" original-recipient-address`, `original-recipient-address =
+/// addr-type ";" xtext` (RFC 3461 section 4.2), at most 500 characters. UTF-8 is accepted in
+/// the address for the `utf-8` address type of RFC 6533 section 3.
+fn parse_orcpt(p: &Param) -> Result<Orcpt, ParamError> {
+    let v = p.value()?;
+    if v.chars().count() > MAX_ORCPT {
+        return Err(p.bad_value());
+    }
+    let semi = v.find(';').ok_or_else(|| p.bad_value())?;
+    let addr_type = v.slice(0..semi).ok_or_else(|| p.bad_value())?;
+    let address = v.slice(semi + 1..v.len()).ok_or_else(|| p.bad_value())?;
+    if !is_atom(&addr_type) || !is_xtext(&address, true) {
+        return Err(p.bad_value());
+    }
+    Ok(Orcpt { addr_type, address })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn mail(s: &str) -> Result<MailParams, ParamError> {
+        parse_mail_params(&Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    fn rcpt(s: &str) -> Result<RcptParams, ParamError> {
+        parse_rcpt_params(&Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    fn kw(s: &'static str) -> Text {
+        Text::from_static(s)
+    }
+
+    fn notify(s: &str) -> Notify {
+        rcpt(&format!(" NOTIFY={s}")).unwrap().notify.unwrap()
+    }
+
+    fn inside(buf: &Bytes, s: &str) -> bool {
+        let range = buf.as_ptr_range();
+        let p = s.as_ptr();
+        range.start <= p && p.wrapping_add(s.len()) <= range.end
+    }
+
+    // --- Generic syntax ----------------------------------------------------------------------
+
+    #[test]
+    fn empty_and_whitespace_only() {
+        assert_eq!(mail("").unwrap(), MailParams::default());
+        assert_eq!(mail("   ").unwrap(), MailParams::default());
+        assert_eq!(rcpt("").unwrap(), RcptParams::default());
+        assert_eq!(rcpt(" ").unwrap(), RcptParams::default());
+    }
+
+    #[test]
+    fn garbage_after_path() {
+        assert_eq!(mail("x"), Err(ParamError::Syntax));
+        assert_eq!(mail("SIZE=10"), Err(ParamError::Syntax));
+        assert_eq!(mail(">"), Err(ParamError::Syntax));
+        assert_eq!(rcpt("NOTIFY=NEVER"), Err(ParamError::Syntax));
+        assert_eq!(mail("\tSIZE=10"), Err(ParamError::Syntax));
+    }
+
+    #[test]
+    fn separators_and_trailing_spaces() {
+        let p = mail("  SIZE=10   BODY=8BITMIME  ").unwrap();
+        assert_eq!(p.size, Some(10));
+        assert_eq!(p.body, Some(BodyType::EightBitMime));
+        assert_eq!(mail(" SIZE=10\tBODY=7BIT"), Err(ParamError::Syntax));
+    }
+
+    #[test]
+    fn keyword_and_value_grammar() {
+        for bad in [
+            " =x",
+            " -SIZE=1",
+            " SI_ZE=1",
+            " SIZE=",
+            " SIZE==1",
+            " SIZE=1=2",
+            " AUTH=a\u{7f}",
+            " AUTH=a\u{1}",
+            " ENVID=\r",
+        ] {
+            assert_eq!(mail(bad), Err(ParamError::Syntax), "{bad:?}");
+        }
+        assert_eq!(rcpt(" NOTIFY="), Err(ParamError::Syntax));
+        // Keywords may contain digits and inner or trailing hyphens; unknown ones are Unknown.
+        assert_eq!(mail(" X-FOO-=1"), Err(ParamError::Unknown(kw("X-FOO-"))));
+        assert_eq!(mail(" 8BIT"), Err(ParamError::Unknown(kw("8BIT"))));
+    }
+
+    #[test]
+    fn invalid_utf8_is_syntax() {
+        let src = Bytes::from_static(b" AUTH=\xff");
+        assert_eq!(parse_mail_params(&src), Err(ParamError::Syntax));
+        let src = Bytes::from_static(b" ORCPT=utf-8;\xc3");
+        assert_eq!(parse_rcpt_params(&src), Err(ParamError::Syntax));
+    }
+
+    #[test]
+    fn keywords_are_case_insensitive() {
+        let p =
+            mail(" size=1 Body=binarymime smtpUTF8 ret=hdrs envid=x requireTLS auth=<>").unwrap();
+        assert_eq!(p.size, Some(1));
+        assert_eq!(p.body, Some(BodyType::BinaryMime));
+        assert!(p.smtputf8);
+        assert_eq!(p.ret, Some(Ret::Headers));
+        assert_eq!(p.envid.as_deref(), Some("x"));
+        assert!(p.requiretls);
+        assert_eq!(p.auth.as_deref(), Some("<>"));
+        let r = rcpt(" notify=success orcpt=rfc822;a@b").unwrap();
+        assert!(r.notify.unwrap().success());
+        assert!(r.orcpt.is_some());
+    }
+
+    // --- MAIL parameters ---------------------------------------------------------------------
+
+    #[test]
+    fn size() {
+        assert_eq!(mail(" SIZE=0").unwrap().size, Some(0));
+        assert_eq!(mail(" SIZE=1048576").unwrap().size, Some(1_048_576));
+        assert_eq!(
+            mail(" SIZE=18446744073709551615").unwrap().size,
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            mail(" SIZE=18446744073709551616"),
+            Err(ParamError::SizeOverflow)
+        );
+        assert_eq!(
+            mail(" SIZE=99999999999999999999"),
+            Err(ParamError::SizeOverflow)
+        );
+        // 1*20DIGIT: leading zeros are digits too.
+        assert_eq!(mail(" SIZE=00000000000000000001").unwrap().size, Some(1));
+        assert_eq!(
+            mail(" SIZE=000000000000000000001"),
+            Err(ParamError::BadValue(kw("SIZE")))
+        );
+        for bad in [" SIZE", " SIZE=-1", " SIZE=+1", " SIZE=1k", " SIZE=0x10"] {
+            assert_eq!(mail(bad), Err(ParamError::BadValue(kw("SIZE"))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn body() {
+        assert_eq!(mail(" BODY=7BIT").unwrap().body, Some(BodyType::SevenBit));
+        assert_eq!(mail(" BODY=7bit").unwrap().body, Some(BodyType::SevenBit));
+        assert_eq!(
+            mail(" BODY=8BITMIME").unwrap().body,
+            Some(BodyType::EightBitMime)
+        );
+        assert_eq!(
+            mail(" BODY=BinaryMIME").unwrap().body,
+            Some(BodyType::BinaryMime)
+        );
+        assert_eq!(mail(" BODY=8BIT"), Err(ParamError::BadValue(kw("BODY"))));
+        assert_eq!(mail(" BODY"), Err(ParamError::BadValue(kw("BODY"))));
+    }
+
+    #[test]
+    fn flags_take_no_value() {
+        assert!(mail(" SMTPUTF8").unwrap().smtputf8);
+        assert!(!mail("").unwrap().smtputf8);
+        assert!(mail(" REQUIRETLS").unwrap().requiretls);
+        assert!(!mail("").unwrap().requiretls);
+        assert_eq!(
+            mail(" SMTPUTF8=yes"),
+            Err(ParamError::BadValue(kw("SMTPUTF8")))
+        );
+        assert_eq!(
+            mail(" RequireTLS=1"),
+            Err(ParamError::BadValue(kw("RequireTLS")))
+        );
+    }
+
+    #[test]
+    fn ret() {
+        assert_eq!(mail(" RET=FULL").unwrap().ret, Some(Ret::Full));
+        assert_eq!(mail(" RET=hdrs").unwrap().ret, Some(Ret::Headers));
+        assert_eq!(mail(" RET=HEADERS"), Err(ParamError::BadValue(kw("RET"))));
+        assert_eq!(mail(" RET"), Err(ParamError::BadValue(kw("RET"))));
+    }
+
+    #[test]
+    fn envid() {
+        assert_eq!(
+            mail(" ENVID=QQ314159+2B1").unwrap().envid.as_deref(),
+            Some("QQ314159+2B1")
+        );
+        let max = "e".repeat(100);
+        assert_eq!(
+            mail(&format!(" ENVID={max}")).unwrap().envid.as_deref(),
+            Some(max.as_str())
+        );
+        let long = "e".repeat(101);
+        assert_eq!(
+            mail(&format!(" ENVID={long}")),
+            Err(ParamError::BadValue(kw("ENVID")))
+        );
+        for bad in [
+            " ENVID=a+2b",
+            " ENVID=a+",
+            " ENVID=a+4",
+            " ENVID=é",
+            " ENVID",
+        ] {
+            assert_eq!(mail(bad), Err(ParamError::BadValue(kw("ENVID"))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn auth() {
+        assert_eq!(mail(" AUTH=<>").unwrap().auth.as_deref(), Some("<>"));
+        assert_eq!(
+            mail(" AUTH=e+3Dmc2@example.com").unwrap().auth.as_deref(),
+            Some("e+3Dmc2@example.com")
+        );
+        assert_eq!(
+            mail(" AUTH=用户@例子.广告").unwrap().auth.as_deref(),
+            Some("用户@例子.广告")
+        );
+        assert_eq!(mail(" AUTH=a+zz"), Err(ParamError::BadValue(kw("AUTH"))));
+        assert_eq!(mail(" AUTH"), Err(ParamError::BadValue(kw("AUTH"))));
+    }
+
+    #[test]
+    fn all_mail_params_together() {
+        let p =
+            mail(" SIZE=500 BODY=8BITMIME SMTPUTF8 RET=FULL ENVID=id1 REQUIRETLS AUTH=a@b.example")
+                .unwrap();
+        let expected = MailParams {
+            size: Some(500),
+            body: Some(BodyType::EightBitMime),
+            smtputf8: true,
+            ret: Some(Ret::Full),
+            envid: Some(kw("id1")),
+            requiretls: true,
+            auth: Some(kw("a@b.example")),
+        };
+        assert_eq!(p, expected);
+    }
+
+    #[test]
+    fn mail_duplicates() {
+        for (s, k) in [
+            (" SIZE=1 SIZE=2", "SIZE"),
+            (" SIZE=1 size=1", "size"),
+            (" BODY=7BIT BODY=8BITMIME", "BODY"),
+            (" SMTPUTF8 SMTPUTF8", "SMTPUTF8"),
+            (" RET=FULL RET=FULL", "RET"),
+            (" ENVID=a ENVID=b", "ENVID"),
+            (" REQUIRETLS REQUIRETLS", "REQUIRETLS"),
+            (" AUTH=<> AUTH=<>", "AUTH"),
+        ] {
+            assert_eq!(
+                mail(s),
+                Err(ParamError::Duplicate(Text::from(k.to_string()))),
+                "{s}"
+            );
+        }
+        // A duplicate is reported even when its value would also be bad.
+        assert_eq!(
+            mail(" SIZE=1 SIZE=x"),
+            Err(ParamError::Duplicate(kw("SIZE")))
+        );
+    }
+
+    #[test]
+    fn mail_unknown_keywords() {
+        assert_eq!(mail(" FOO=bar"), Err(ParamError::Unknown(kw("FOO"))));
+        assert_eq!(mail(" SIZE=1 XYZ"), Err(ParamError::Unknown(kw("XYZ"))));
+        assert_eq!(
+            mail(" NOTIFY=NEVER"),
+            Err(ParamError::Unknown(kw("NOTIFY")))
+        );
+        assert_eq!(
+            mail(" ORCPT=rfc822;a@b"),
+            Err(ParamError::Unknown(kw("ORCPT")))
+        );
+        // The first error wins.
+        assert_eq!(mail(" FOO SIZE=x"), Err(ParamError::Unknown(kw("FOO"))));
+        assert_eq!(mail(" SIZE=x FOO"), Err(ParamError::BadValue(kw("SIZE"))));
+    }
+
+    // --- RCPT parameters ---------------------------------------------------------------------
+
+    #[test]
+    fn notify_combinations() {
+        let n = notify("NEVER");
+        assert!(n.never() && !n.success() && !n.failure() && !n.delay());
+        let n = notify("SUCCESS");
+        assert!(!n.never() && n.success() && !n.failure() && !n.delay());
+        let n = notify("failure,delay");
+        assert!(!n.never() && !n.success() && n.failure() && n.delay());
+        let n = notify("DELAY,Success,FAILURE");
+        assert!(!n.never() && n.success() && n.failure() && n.delay());
+        assert_eq!(notify("SUCCESS,FAILURE"), notify("FAILURE,SUCCESS"));
+        for bad in [
+            "NEVER,SUCCESS",
+            "SUCCESS,NEVER",
+            "NEVER,NEVER",
+            "SUCCESS,SUCCESS",
+            "SUCCESS,",
+            ",SUCCESS",
+            "SUCCESS,,DELAY",
+            "ALWAYS",
+            "SUCCESS;DELAY",
+        ] {
+            assert_eq!(
+                rcpt(&format!(" NOTIFY={bad}")),
+                Err(ParamError::BadValue(kw("NOTIFY"))),
+                "{bad}"
+            );
+        }
+        assert_eq!(rcpt(" NOTIFY"), Err(ParamError::BadValue(kw("NOTIFY"))));
+    }
+
+    #[test]
+    fn orcpt() {
+        let r = rcpt(" ORCPT=rfc822;Bob+2Bx@example.com").unwrap();
+        let o = r.orcpt.unwrap();
+        assert_eq!(o.addr_type, "rfc822");
+        assert_eq!(o.address, "Bob+2Bx@example.com");
+        assert_eq!(decode_xtext(&o.address).unwrap(), b"Bob+x@example.com");
+        let o = rcpt(" ORCPT=utf-8;用户@例子.广告").unwrap().orcpt.unwrap();
+        assert_eq!(o.addr_type, "utf-8");
+        assert_eq!(o.address, "用户@例子.广告");
+        // ";" is an xchar: only the first one separates the address type.
+        let o = rcpt(" ORCPT=x-local;a;b").unwrap().orcpt.unwrap();
+        assert_eq!(
+            (o.addr_type.as_str(), o.address.as_str()),
+            ("x-local", "a;b")
+        );
+        let o = rcpt(" ORCPT=rfc822;").unwrap().orcpt.unwrap();
+        assert_eq!(o.address, "");
+        // Length edge: the value may be 500 characters.
+        let v500 = format!("rfc822;{}", "a".repeat(493));
+        assert_eq!(v500.len(), 500);
+        assert!(rcpt(&format!(" ORCPT={v500}")).is_ok());
+        let v501 = format!("rfc822;{}", "a".repeat(494));
+        assert_eq!(
+            rcpt(&format!(" ORCPT={v501}")),
+            Err(ParamError::BadValue(kw("ORCPT")))
+        );
+        for bad in [
+            " ORCPT=rfc822",
+            " ORCPT=;a@b",
+            " ORCPT=rfc(822);a@b",
+            " ORCPT=rfc822;a+zz",
+            " ORCPT=rfc822;a+4",
+            " ORCPT",
+        ] {
+            assert_eq!(rcpt(bad), Err(ParamError::BadValue(kw("ORCPT"))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rcpt_duplicates_and_unknown() {
+        assert_eq!(
+            rcpt(" NOTIFY=NEVER NOTIFY=NEVER"),
+            Err(ParamError::Duplicate(kw("NOTIFY")))
+        );
+        assert_eq!(
+            rcpt(" ORCPT=rfc822;a ORCPT=rfc822;b"),
+            Err(ParamError::Duplicate(kw("ORCPT")))
+        );
+        assert_eq!(rcpt(" SIZE=10"), Err(ParamError::Unknown(kw("SIZE"))));
+        assert_eq!(rcpt(" SMTPUTF8"), Err(ParamError::Unknown(kw("SMTPUTF8"))));
+        assert_eq!(rcpt(" XFOO=1"), Err(ParamError::Unknown(kw("XFOO"))));
+        let r = rcpt(" NOTIFY=SUCCESS,DELAY ORCPT=rfc822;x@y ").unwrap();
+        assert!(r.notify.unwrap().delay());
+        assert_eq!(r.orcpt.unwrap().address, "x@y");
+    }
+
+    // --- xtext -------------------------------------------------------------------------------
+
+    #[test]
+    fn xtext_decoding() {
+        assert_eq!(decode_xtext("").unwrap(), b"");
+        assert_eq!(decode_xtext("abc").unwrap(), b"abc");
+        assert_eq!(decode_xtext("+2B+3D+20").unwrap(), b"+= ");
+        assert_eq!(decode_xtext("+FF+00").unwrap(), b"\xff\x00");
+        assert_eq!(decode_xtext("!~<>").unwrap(), b"!~<>");
+        for bad in ["+", "+2", "+2b", "+G0", "a=b", "a b", "é", "\u{7f}", "+ 2B"] {
+            assert_eq!(decode_xtext(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn error_display() {
+        assert!(ParamError::Syntax.to_string().contains("4.1.2"));
+        assert!(ParamError::Unknown(kw("FOO")).to_string().contains("FOO"));
+        assert!(ParamError::Duplicate(kw("SIZE"))
+            .to_string()
+            .contains("SIZE"));
+        assert!(ParamError::BadValue(kw("RET")).to_string().contains("RET"));
+        assert!(ParamError::SizeOverflow.to_string().contains("SIZE"));
+    }
+
+    // --- Zero copy -----------------------------------------------------------------------------
+
+    #[test]
+    fn values_are_slices_of_the_input() {
+        let src = Bytes::from(b" ENVID=abc AUTH=<> BODY=7BIT".to_vec());
+        let p = parse_mail_params(&src).unwrap();
+        assert!(inside(&src, p.envid.as_deref().unwrap()));
+        assert!(inside(&src, p.auth.as_deref().unwrap()));
+        let src = Bytes::from(b" ORCPT=rfc822;a@b".to_vec());
+        let o = parse_rcpt_params(&src).unwrap().orcpt.unwrap();
+        assert!(inside(&src, &o.addr_type));
+        assert!(inside(&src, &o.address));
+        let src = Bytes::from(b" FROB=1".to_vec());
+        match parse_mail_params(&src) {
+            Err(ParamError::Unknown(k)) => assert!(inside(&src, &k)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // --- Property tests ------------------------------------------------------------------------
+
+    proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_bytes(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let src = Bytes::from(bytes.clone());
+            let _ = parse_mail_params(&src);
+            let _ = parse_rcpt_params(&src);
+            let mut spaced = vec![b' '];
+            spaced.extend_from_slice(&bytes);
+            let spaced = Bytes::from(spaced);
+            let _ = parse_mail_params(&spaced);
+            let _ = parse_rcpt_params(&spaced);
+            if let Ok(s) = std::str::from_utf8(&bytes) {
+                let _ = decode_xtext(s);
+            }
+        }
+
+        #[test]
+        fn never_panics_on_keyword_soup(
+            s in " (SIZE|BODY|RET|ENVID|AUTH|NOTIFY|ORCPT|SMTPUTF8|[a-z=;,+0-9 ]){0,12}",
+        ) {
+            let _ = mail(&s);
+            let _ = rcpt(&s);
+        }
+
+        #[test]
+        fn size_round_trips(n in any::<u64>()) {
+            prop_assert_eq!(mail(&format!(" SIZE={n}")).unwrap().size, Some(n));
+        }
+
+        #[test]
+        fn size_overflow_is_detected(extra in 1u64..=u64::MAX / 2) {
+            // Values from u64::MAX + 1 upward, all 20 digits.
+            let big = u128::from(u64::MAX) + u128::from(extra);
+            prop_assert_eq!(mail(&format!(" SIZE={big}")), Err(ParamError::SizeOverflow));
+        }
+
+        #[test]
+        fn xtext_round_trips(data in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let encoded: String = data
+                .iter()
+                .map(|&c| match c {
+                    b'+' | b'=' => format!("+{c:02X}"),
+                    33..=126 => char::from(c).to_string(),
+                    _ => format!("+{c:02X}"),
+                })
+                .collect();
+            prop_assert_eq!(decode_xtext(&encoded), Some(data));
+            if !encoded.is_empty() && encoded.len() <= 100 {
+                let p = mail(&format!(" ENVID={encoded}")).unwrap();
+                prop_assert_eq!(p.envid.as_deref(), Some(encoded.as_str()));
+            }
+        }
+
+        #[test]
+        fn notify_any_non_empty_subset(
+            success in any::<bool>(),
+            failure in any::<bool>(),
+            delay in any::<bool>(),
+        ) {
+            let mut items = Vec::new();
+            if success { items.push("SUCCESS") }
+            if failure { items.push("failure") }
+            if delay { items.push("Delay") }
+            let r = rcpt(&format!(" NOTIFY={}", items.join(",")));
+            if items.is_empty() {
+                prop_assert_eq!(r, Err(ParamError::Syntax));
+            } else {
+                let n = r.unwrap().notify.unwrap();
+                prop_assert_eq!((n.never(), n.success(), n.failure(), n.delay()),
+                    (false, success, failure, delay));
+            }
+        }
+    }
+}

@@ -1,0 +1,1110 @@
+//! [`Session`]: the server side of one SMTP connection, as a state machine.
+
+use crate::address::{self, AddressError};
+use crate::command::{self, Verb};
+use crate::config::{BareLineEndings, Config, EarlyTalkers, TlsPolicy};
+use crate::data::{DataDecoder, DataStep};
+use crate::event::{AbortReason, CloseReason, Decision, Event, Timeout, TimeoutKind};
+use crate::params::{self, BodyType, MailParams, ParamError};
+use crate::reply::{put_code, EnhancedCode as E};
+use crate::{Reply, Text, UsageError};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// The server side of one SMTP connection: bytes in, [`Event`]s and reply bytes out.
+///
+/// A `Session` does no IO and reads no clock. The caller (an adapter such as `smtp-tokio`,
+/// or your own loop) owns the connection and the timers, and drives the session with four
+/// kinds of methods, in the manner of `quinn-proto`:
+///
+/// - **A. Getters:** [`wants_read`](Self::wants_read), [`is_closed`](Self::is_closed),
+///   [`tls_active`](Self::tls_active).
+/// - **B. Inputs** (`handle_*`): [`handle_input`](Self::handle_input) with bytes read from
+///   the client, [`handle_eof`](Self::handle_eof) when the client closed its side,
+///   [`handle_timeout`](Self::handle_timeout) when a timer from `poll_timeout` ran out,
+///   [`handle_tls_established`](Self::handle_tls_established) after the STARTTLS handshake.
+/// - **C. Answers:** [`decide`](Self::decide), for the events that need a decision
+///   ([`Event::needs_decision`]).
+/// - **D. Outputs** (`poll_*`): [`poll_event`](Self::poll_event),
+///   [`poll_transmit`](Self::poll_transmit), [`poll_timeout`](Self::poll_timeout).
+///
+/// ## The call order
+///
+/// After creating the session and after every B or C call:
+///
+/// 1. Call `poll_event` until it returns `None`. Parsing happens here, lazily. When an event
+///    needs a decision, call `decide` before polling again (until then `poll_event` returns
+///    `None`). On [`Event::StartTls`], go to step 2, then run the handshake and call
+///    `handle_tls_established`.
+/// 2. Call `poll_transmit` until it returns `None`, and write what it returns, in order.
+///    Replies to one pipelined group of commands come out as one buffer (RFC 2920 section
+///    3.1); the core holds replies back while complete commands are still waiting to be
+///    parsed, so step 1 must come first.
+/// 3. If [`is_closed`](Self::is_closed), close the connection. Otherwise, if
+///    [`wants_read`](Self::wants_read), read with the [`poll_timeout`](Self::poll_timeout)
+///    deadline and feed the result to a B method; then go to 1.
+///
+/// ```
+/// use smtp_proto::{Config, Decision, Event, Session};
+/// use std::sync::Arc;
+///
+/// let mut session = Session::new(Arc::new(Config::new("mx.example.com")));
+/// let mut client = vec![
+///     &b"EHLO client.example\r\nMAIL FROM:<a@client.example>\r\n"[..],
+///     b"RCPT TO:<b@mx.example.com>\r\nDATA\r\n",
+///     b"Subject: hi\r\n\r\nHello\r\n.\r\nQUIT\r\n",
+/// ]
+/// .into_iter();
+/// let (mut wire, mut body) = (Vec::new(), Vec::new());
+/// loop {
+///     while let Some(event) = session.poll_event() {
+///         match event {
+///             Event::DataChunk(bytes) => body.extend_from_slice(&bytes),
+///             e if e.needs_decision() => session.decide(Decision::Accept).unwrap(),
+///             _ => {}
+///         }
+///     }
+///     while let Some(bytes) = session.poll_transmit() {
+///         wire.extend_from_slice(&bytes); // socket.write_all(&bytes)
+///     }
+///     if session.is_closed() {
+///         break;
+///     }
+///     match client.next() {
+///         Some(input) => session.handle_input(input), // socket.read(..) with poll_timeout()
+///         None => session.handle_eof(),
+///     }
+/// }
+/// assert_eq!(body, b"Subject: hi\r\n\r\nHello\r\n");
+/// let wire = String::from_utf8(wire).unwrap();
+/// assert!(wire.starts_with("220 mx.example.com ESMTP"));
+/// assert!(wire.ends_with("250 2.0.0 Message accepted\r\n221 2.0.0 Bye\r\n"));
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    config: Arc<Config>,
+    state: State,
+    recv: BytesMut,
+    send: BytesMut,
+    events: VecDeque<Event>,
+    /// The event waiting for `decide`.
+    pending: Option<Pending>,
+    /// The client's accepted HELO (`false`) or EHLO (`true`).
+    hello: Option<bool>,
+    tx: Option<Transaction>,
+    tls: bool,
+    errors: usize,
+    /// `poll_event` stopped because it needs more input: replies may leave.
+    blocked: bool,
+    /// A reply the client waits for before it sends more (354, STARTTLS 220, closing).
+    flush: bool,
+    /// The greeting has been handed to the caller by `poll_transmit`.
+    greeted: bool,
+    /// Bytes of `recv` already searched for LF without finding one.
+    scanned: usize,
+    /// Dropping an over-long command line until its LF.
+    discarding: bool,
+}
+
+#[derive(Debug)]
+enum State {
+    /// The greeting is held back until the greeting delay runs out.
+    Greeting,
+    /// Waiting for commands.
+    Command,
+    /// The connection was refused with a 554 greeting: only QUIT is accepted (RFC 5321 3.1).
+    Refused,
+    /// Inside DATA.
+    Data(DataDecoder),
+    /// Inside a BDAT chunk. `Err` holds the reply for a chunk that is read and thrown away.
+    Bdat {
+        remaining: u64,
+        size: u64,
+        last: bool,
+        verdict: Result<(), Reply>,
+    },
+    /// STARTTLS accepted, waiting for the adapter's handshake.
+    TlsHandoff,
+    /// The last reply is queued; the session closes when it has been transmitted.
+    Closing,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Pending {
+    Hello { esmtp: bool },
+    Mail { smtputf8: bool, body: BodyType },
+    Rcpt,
+    DataEnd,
+}
+
+#[derive(Debug)]
+struct Transaction {
+    smtputf8: bool,
+    body: BodyType,
+    recipients: usize,
+    /// Body octets so far.
+    size: u64,
+    /// DataStart was emitted (the application is receiving a body).
+    data_started: bool,
+    /// The body so far is over the size limit or has bare line endings: chunks are dropped.
+    data_failed: Option<AbortReason>,
+    /// BDAT was used in this transaction (DATA is then refused, RFC 3030 section 3).
+    bdat: bool,
+}
+
+// Canned replies. RFC 5321 4.2.2 and 4.2.3 give the codes, RFC 3463 the enhanced codes.
+const OK: Reply = Reply::fixed(250, E::c(2, 0, 0), "OK");
+const MAIL_OK: Reply = Reply::fixed(250, E::c(2, 1, 0), "Sender OK");
+const RCPT_OK: Reply = Reply::fixed(250, E::c(2, 1, 5), "Recipient OK");
+const MESSAGE_OK: Reply = Reply::fixed(250, E::c(2, 0, 0), "Message accepted");
+const BYE: Reply = Reply::fixed(221, E::c(2, 0, 0), "Bye");
+const VRFY: Reply = Reply::fixed(
+    252,
+    E::c(2, 5, 0),
+    "Cannot VRFY user, but will accept message and attempt delivery",
+);
+const HELP: Reply = Reply::fixed(
+    214,
+    E::c(2, 0, 0),
+    "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS\nSee RFC 5321",
+);
+const START_TLS: Reply = Reply::fixed(220, E::c(2, 0, 0), "Ready to start TLS");
+const UNRECOGNIZED: Reply = Reply::fixed(500, E::c(5, 5, 2), "Syntax error, command unrecognized");
+const LINE_TOO_LONG: Reply = Reply::fixed(500, E::c(5, 5, 2), "Line too long");
+const SYNTAX: Reply = Reply::fixed(
+    501,
+    E::c(5, 5, 4),
+    "Syntax error in parameters or arguments",
+);
+const NO_PARAMS: Reply = Reply::fixed(501, E::c(5, 5, 4), "Syntax error (no parameters allowed)");
+const BAD_HELLO: Reply = Reply::fixed(
+    501,
+    E::c(5, 5, 4),
+    "Syntax error: a domain name is required",
+);
+const BAD_BDAT: Reply = Reply::fixed(501, E::c(5, 5, 4), "Syntax error in BDAT size, closing");
+const NOT_IMPLEMENTED: Reply = Reply::fixed(502, E::c(5, 5, 1), "Command not implemented");
+const HELLO_FIRST: Reply = Reply::fixed(503, E::c(5, 5, 1), "Send HELO/EHLO first");
+const NESTED_MAIL: Reply = Reply::fixed(503, E::c(5, 5, 1), "Nested MAIL command");
+const NEED_MAIL: Reply = Reply::fixed(503, E::c(5, 5, 1), "Need MAIL command first");
+const DATA_AFTER_BDAT: Reply = Reply::fixed(503, E::c(5, 5, 1), "DATA not allowed after BDAT");
+const BINARY_NEEDS_BDAT: Reply = Reply::fixed(503, E::c(5, 5, 1), "BODY=BINARYMIME requires BDAT");
+const TLS_ACTIVE: Reply = Reply::fixed(503, E::c(5, 5, 1), "TLS already active");
+const REFUSED: Reply = Reply::fixed(503, E::c(5, 5, 1), "Service refused, send QUIT");
+const NO_RECIPIENTS: Reply = Reply::fixed(554, E::c(5, 5, 1), "No valid recipients");
+const TOO_LARGE: Reply = Reply::fixed(
+    552,
+    E::c(5, 3, 4),
+    "Message size exceeds fixed maximum message size",
+);
+const BARE_LINE_ENDING: Reply = Reply::fixed(
+    550,
+    E::c(5, 6, 0),
+    "Message contains bare CR or LF characters (RFC 5321 section 2.3.8)",
+);
+const TOO_MANY_RCPTS: Reply = Reply::fixed(452, E::c(4, 5, 3), "Too many recipients");
+const NEED_TLS: Reply = Reply::fixed(530, E::c(5, 7, 0), "Must issue a STARTTLS command first");
+const NEED_SMTPUTF8: Reply = Reply::fixed(
+    553,
+    E::c(5, 6, 7),
+    "Non-ASCII address requires the SMTPUTF8 parameter",
+);
+const BAD_SENDER: Reply = Reply::fixed(501, E::c(5, 1, 7), "Bad sender address syntax");
+const BAD_RECIPIENT: Reply = Reply::fixed(501, E::c(5, 1, 3), "Bad recipient address syntax");
+const PATH_TOO_LONG: Reply = Reply::fixed(501, E::c(5, 5, 4), "Path too long");
+const LOCAL_TOO_LONG: Reply = Reply::fixed(501, E::c(5, 5, 4), "Local part too long");
+const DOMAIN_TOO_LONG: Reply = Reply::fixed(501, E::c(5, 5, 4), "Domain too long");
+const EARLY_TALKER: Reply = Reply::fixed(
+    554,
+    E::c(5, 5, 1),
+    "Protocol error: the client spoke before the greeting",
+);
+
+impl Session {
+    /// A session for a new plain-text connection. The `220` greeting is queued (or held back
+    /// for [`Timeouts::greeting_delay`](crate::Timeouts)).
+    pub fn new(config: Arc<Config>) -> Session {
+        let mut s = Session {
+            config,
+            state: State::Greeting,
+            recv: BytesMut::new(),
+            send: BytesMut::new(),
+            events: VecDeque::new(),
+            pending: None,
+            hello: None,
+            tx: None,
+            tls: false,
+            errors: 0,
+            blocked: true,
+            flush: false,
+            greeted: false,
+            scanned: 0,
+            discarding: false,
+        };
+        if s.config.timeouts.greeting_delay.is_zero() {
+            s.greet();
+        }
+        s
+    }
+
+    /// A session on a connection that is TLS from the start (implicit TLS, RFC 8314 port 465):
+    /// STARTTLS is not offered and TLS-required mode is satisfied.
+    pub fn new_implicit_tls(config: Arc<Config>) -> Session {
+        let mut s = Session::new(config);
+        s.tls = true;
+        s
+    }
+
+    /// A session that refuses the connection with `reply` instead of the greeting. With a
+    /// `421` the session closes after it; with anything else (`554`, RFC 5321 section 3.1) it
+    /// answers every command but QUIT with `503` until the client quits.
+    pub fn refuse(config: Arc<Config>, reply: Reply) -> Session {
+        let mut s = Session::new(Arc::clone(&config));
+        s.send.clear();
+        s.greeted = true;
+        s.put(&reply);
+        if reply.code() == 421 {
+            s.close(CloseReason::Rejected);
+        } else {
+            s.state = State::Refused;
+        }
+        s
+    }
+
+    // ----- A. getters -----
+
+    /// Whether the caller should read more input now. `false` while an event waits for a
+    /// decision, while replies are queued beyond [`Config::max_pending_output`] (a client
+    /// that pipelines without reading its replies is not read further), during the STARTTLS
+    /// hand-off, and once closing.
+    pub fn wants_read(&self) -> bool {
+        matches!(
+            self.state,
+            State::Greeting | State::Command | State::Refused | State::Data(_) | State::Bdat { .. }
+        ) && self.pending.is_none()
+            && self.events.is_empty()
+            && self.send.len() < self.config.max_pending_output
+    }
+
+    /// Whether the session is over and every reply has been handed out: close the connection.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Octets of client input held in the session, not yet parsed. Bounded: at most one
+    /// command line ([`Config::max_line_length`]) plus what the caller fed in its last
+    /// [`handle_input`](Self::handle_input).
+    pub fn buffered(&self) -> usize {
+        self.recv.len()
+    }
+
+    /// Whether the connection is under TLS (implicit, or after STARTTLS).
+    pub fn tls_active(&self) -> bool {
+        self.tls
+    }
+
+    // ----- B. inputs -----
+
+    /// Feeds bytes read from the client. Input that arrives while the session is closing or
+    /// waiting for the TLS handshake is dropped.
+    pub fn handle_input(&mut self, input: &[u8]) {
+        if input.is_empty() {
+            return;
+        }
+        match self.state {
+            State::Closing | State::Closed | State::TlsHandoff => return,
+            _ => {}
+        }
+        if !self.greeted && self.config.early_talkers == EarlyTalkers::Reject {
+            // Pre-greeting traffic (RFC 5321 3.1 has the client wait for the greeting).
+            self.send.clear();
+            self.greeted = true;
+            self.put(&EARLY_TALKER);
+            self.close(CloseReason::EarlyTalker);
+            return;
+        }
+        self.recv.extend_from_slice(input);
+        self.blocked = false;
+    }
+
+    /// The client closed its side of the connection. A message in progress is abandoned
+    /// ([`Event::DataAborted`]) and the session closes without a reply.
+    pub fn handle_eof(&mut self) {
+        if matches!(self.state, State::Closing | State::Closed) {
+            return;
+        }
+        self.abort_data(AbortReason::ConnectionClosed);
+        self.pending = None;
+        self.close(CloseReason::Eof);
+    }
+
+    /// A timer from [`poll_timeout`](Self::poll_timeout) ran out. For
+    /// [`TimeoutKind::GreetingDelay`] the greeting is released; otherwise `421 4.4.2` is
+    /// queued and the session closes. A `kind` that is not the current timer is ignored.
+    pub fn handle_timeout(&mut self, kind: TimeoutKind) {
+        if self.poll_timeout().map(|t| t.kind) != Some(kind) {
+            return;
+        }
+        if kind == TimeoutKind::GreetingDelay {
+            self.greet();
+            return;
+        }
+        self.abort_data(AbortReason::Timeout);
+        self.pending = None;
+        self.put_host_reply(421, E::c(4, 4, 2), "Timeout exceeded, closing connection");
+        self.close(CloseReason::Timeout(kind));
+    }
+
+    /// The TLS handshake that followed [`Event::StartTls`] succeeded. The session forgets the
+    /// HELO/EHLO and the transaction and waits for a new EHLO, without a new greeting
+    /// (RFC 3207 section 4.2); STARTTLS is no longer offered.
+    ///
+    /// If the handshake failed, just close the connection.
+    pub fn handle_tls_established(&mut self) -> Result<(), UsageError> {
+        if !matches!(self.state, State::TlsHandoff) {
+            return Err(UsageError::NotStartingTls);
+        }
+        self.tls = true;
+        self.hello = None;
+        self.tx = None;
+        self.recv.clear();
+        self.scanned = 0;
+        self.discarding = false;
+        self.state = State::Command;
+        self.blocked = true;
+        Ok(())
+    }
+
+    // ----- C. answers -----
+
+    /// Answers the event that is waiting for a decision ([`Event::needs_decision`]).
+    pub fn decide(&mut self, decision: Decision) -> Result<(), UsageError> {
+        let Some(pending) = self.pending else {
+            return Err(UsageError::NoPendingDecision);
+        };
+        let reply = match decision {
+            Decision::Accept => None,
+            Decision::AcceptWith(r) if r.is_positive() => Some(r),
+            Decision::Reject(r) if !r.is_positive() => {
+                self.pending = None;
+                if matches!(pending, Pending::DataEnd) {
+                    self.tx = None;
+                }
+                self.put(&r);
+                if r.code() == 421 {
+                    self.abort_data(AbortReason::Reset);
+                    self.close(CloseReason::Rejected);
+                }
+                return Ok(());
+            }
+            Decision::AcceptWith(r) | Decision::Reject(r) => {
+                return Err(UsageError::ReplyClass(r.code()))
+            }
+        };
+        self.pending = None;
+        match pending {
+            Pending::Hello { esmtp } => {
+                self.hello = Some(esmtp);
+                self.put_hello(esmtp, reply.as_ref());
+            }
+            Pending::Mail { smtputf8, body } => {
+                self.tx = Some(Transaction {
+                    smtputf8,
+                    body,
+                    recipients: 0,
+                    size: 0,
+                    data_started: false,
+                    data_failed: None,
+                    bdat: false,
+                });
+                self.put(reply.as_ref().unwrap_or(&MAIL_OK));
+            }
+            Pending::Rcpt => {
+                if let Some(tx) = &mut self.tx {
+                    tx.recipients += 1;
+                }
+                self.put(reply.as_ref().unwrap_or(&RCPT_OK));
+            }
+            Pending::DataEnd => {
+                self.tx = None;
+                self.put(reply.as_ref().unwrap_or(&MESSAGE_OK));
+            }
+        }
+        Ok(())
+    }
+
+    // ----- D. outputs -----
+
+    /// The next event, parsing buffered input as needed. `None` when more input (or a
+    /// decision) is needed first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            if self.pending.is_some() || self.send.len() >= self.config.max_pending_output {
+                return None;
+            }
+            match &mut self.state {
+                State::Command | State::Refused => match self.next_line() {
+                    Some(Ok(line)) => self.command(line),
+                    Some(Err(())) => self.error(&LINE_TOO_LONG),
+                    None => {
+                        self.blocked = true;
+                        return None;
+                    }
+                },
+                State::Data(decoder) => match decoder.decode(&mut self.recv) {
+                    DataStep::Chunk(chunk) => {
+                        let bare = decoder.saw_bare_line_ending();
+                        if let Some(event) = self.data_chunk(chunk, bare) {
+                            return Some(event);
+                        }
+                    }
+                    DataStep::End => self.data_end(),
+                    DataStep::NeedMore => {
+                        self.blocked = true;
+                        return None;
+                    }
+                },
+                State::Bdat { remaining, .. } => {
+                    if *remaining > 0 {
+                        if self.recv.is_empty() {
+                            self.blocked = true;
+                            return None;
+                        }
+                        let n = (*remaining).min(self.recv.len() as u64) as usize;
+                        *remaining -= n as u64;
+                        let chunk = self.recv.split_to(n).freeze();
+                        if let Some(event) = self.bdat_chunk(chunk) {
+                            return Some(event);
+                        }
+                    } else {
+                        self.bdat_end();
+                    }
+                }
+                State::Greeting | State::TlsHandoff | State::Closing | State::Closed => {
+                    return None
+                }
+            }
+        }
+    }
+
+    /// Reply bytes to send, in order. Replies to a pipelined group come out together, once
+    /// the session has parsed every complete command it holds (see the call order on
+    /// [`Session`]).
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if self.send.is_empty() {
+            if matches!(self.state, State::Closing) {
+                self.state = State::Closed;
+            }
+            return None;
+        }
+        let ready = self.blocked
+            || self.flush
+            || self.send.len() >= self.config.max_pending_output
+            || matches!(self.state, State::Closing | State::TlsHandoff);
+        if !ready {
+            return None;
+        }
+        self.flush = false;
+        self.greeted = true;
+        Some(self.send.split().freeze())
+    }
+
+    /// The timer that applies now: which RFC 5321 4.5.3.2 wait, and how long. `None` once the
+    /// session is closing (the adapter only needs to finish writing).
+    pub fn poll_timeout(&self) -> Option<Timeout> {
+        let t = &self.config.timeouts;
+        let (kind, after) = match self.state {
+            State::Greeting => (TimeoutKind::GreetingDelay, t.greeting_delay),
+            State::Command | State::Refused => (TimeoutKind::Command, t.command),
+            State::Data(_) | State::Bdat { .. } => (TimeoutKind::DataBlock, t.data_block),
+            State::TlsHandoff => (TimeoutKind::TlsHandshake, t.tls_handshake),
+            State::Closing | State::Closed => return None,
+        };
+        Some(Timeout { kind, after })
+    }
+
+    // ----- internals: lines and commands -----
+
+    /// The next complete command line (with its LF), `Err` for an over-long one, `None` when
+    /// no complete line is buffered. Never holds more than `max_line_length` octets of an
+    /// incomplete line.
+    fn next_line(&mut self) -> Option<Result<Bytes, ()>> {
+        let max = self.config.max_line_length;
+        match memchr::memchr(b'\n', &self.recv[self.scanned..]) {
+            Some(i) => {
+                let end = self.scanned + i + 1;
+                self.scanned = 0;
+                if self.discarding || end > max {
+                    self.discarding = false;
+                    self.recv.advance(end);
+                    return Some(Err(()));
+                }
+                Some(Ok(self.recv.split_to(end).freeze()))
+            }
+            None => {
+                if self.recv.len() >= max {
+                    // RFC 5321 4.5.3.1.4: drop the line now, answer when its end arrives.
+                    self.discarding = true;
+                    self.recv.clear();
+                    self.scanned = 0;
+                } else {
+                    self.scanned = self.recv.len();
+                }
+                None
+            }
+        }
+    }
+
+    fn command(&mut self, line: Bytes) {
+        let mut len = line.len() - 1; // without LF
+        if line[..len].ends_with(b"\r") {
+            len -= 1;
+        }
+        let (verb, arg) = command::split(&line[..len]);
+        let arg_start = len - arg.len();
+        let args = line.slice(arg_start..len);
+
+        if matches!(self.state, State::Refused) {
+            match verb {
+                Verb::Quit => self.quit(),
+                _ => self.error(&REFUSED),
+            }
+            return;
+        }
+        if self.config.tls == TlsPolicy::Required
+            && !self.tls
+            && !matches!(
+                verb,
+                Verb::Noop | Verb::Ehlo | Verb::StartTls | Verb::Quit | Verb::Bdat | Verb::Http
+            )
+        {
+            return self.error(&NEED_TLS);
+        }
+        match verb {
+            Verb::Helo | Verb::Ehlo => self.hello_cmd(args, verb == Verb::Ehlo),
+            Verb::Mail => self.mail(args),
+            Verb::Rcpt => self.rcpt(args),
+            Verb::Data => self.data(&args),
+            Verb::Bdat => self.bdat(&args),
+            Verb::Rset => {
+                if !args.is_empty() {
+                    return self.error(&NO_PARAMS);
+                }
+                self.reset_tx(AbortReason::Reset);
+                self.put(&OK);
+            }
+            Verb::Noop => self.put(&OK),
+            Verb::Quit => {
+                if !args.is_empty() {
+                    return self.error(&NO_PARAMS);
+                }
+                self.quit();
+            }
+            Verb::Vrfy => {
+                if args.is_empty() {
+                    return self.error(&SYNTAX);
+                }
+                self.put(&VRFY);
+            }
+            Verb::Expn | Verb::Auth => self.error(&NOT_IMPLEMENTED),
+            Verb::Help => self.put(&HELP),
+            Verb::StartTls => self.starttls(&args),
+            Verb::Http => {
+                self.put_host_reply(421, E::c(4, 7, 0), "This is an SMTP server, not HTTP");
+                self.close(CloseReason::ProtocolViolation);
+            }
+            Verb::Unknown => self.error(&UNRECOGNIZED),
+        }
+    }
+
+    fn hello_cmd(&mut self, args: Bytes, esmtp: bool) {
+        let name = command::trim_end_sp(&args);
+        let name = args.slice(0..name.len());
+        let valid = if self.config.strict_hello {
+            address::parse_domain(&name).is_ok()
+        } else {
+            !name.is_empty() && name.len() <= 255 && !name.iter().any(|&b| b <= b' ' || b == 0x7f)
+        };
+        let domain = match Text::from_utf8(name) {
+            Ok(d) if valid => d,
+            _ => return self.error(&BAD_HELLO),
+        };
+        // RFC 5321 4.1.4: a HELO/EHLO in the middle of a session is also a RSET.
+        self.reset_tx(AbortReason::Reset);
+        self.pending = Some(Pending::Hello { esmtp });
+        self.events.push_back(Event::Hello { domain, esmtp });
+    }
+
+    fn mail(&mut self, args: Bytes) {
+        let Some(rest) = command::strip_prefix_ci(&args, b"FROM:") else {
+            return self.error(&SYNTAX);
+        };
+        let start = args.len() - rest.len() + leading_spaces(rest);
+        if self.hello.is_none() {
+            return self.error(&HELLO_FIRST);
+        }
+        if self.tx.is_some() {
+            return self.error(&NESTED_MAIL);
+        }
+        let src = args.slice(start..);
+        let (from, used) = match address::parse_reverse_path(&src) {
+            Ok(p) => p,
+            Err(e) => return self.address_error(e, &BAD_SENDER),
+        };
+        let params = match params::parse_mail_params(&src.slice(used..)) {
+            Ok(p) => p,
+            Err(e) => return self.param_error(e),
+        };
+        if let Err(reply) = self.check_mail_params(&params) {
+            return self.error(&reply);
+        }
+        if let Some(max) = self.limit() {
+            if params.size.is_some_and(|s| s > max) {
+                return self.put(&TOO_LARGE);
+            }
+        }
+        if from.mailbox().is_some_and(|m| !m.is_ascii()) && !params.smtputf8 {
+            return self.put(&NEED_SMTPUTF8);
+        }
+        self.pending = Some(Pending::Mail {
+            smtputf8: params.smtputf8,
+            body: params.body.unwrap_or(BodyType::SevenBit),
+        });
+        self.events.push_back(Event::MailFrom { from, params });
+    }
+
+    fn check_mail_params(&self, p: &MailParams) -> Result<(), Reply> {
+        let ext = &self.config.extensions;
+        let ok = match p.body {
+            Some(BodyType::EightBitMime) => ext.eight_bit_mime,
+            Some(BodyType::BinaryMime) => ext.binary_mime && ext.chunking,
+            _ => true,
+        } && (!p.smtputf8 || ext.smtputf8)
+            && (ext.dsn || (p.ret.is_none() && p.envid.is_none()))
+            && (!p.requiretls || (ext.requiretls && self.tls));
+        if ok {
+            Ok(())
+        } else {
+            Err(UNSUPPORTED_PARAM)
+        }
+    }
+
+    fn rcpt(&mut self, args: Bytes) {
+        let Some(rest) = command::strip_prefix_ci(&args, b"TO:") else {
+            return self.error(&SYNTAX);
+        };
+        let start = args.len() - rest.len() + leading_spaces(rest);
+        let Some(tx) = &self.tx else {
+            return self.error(&NEED_MAIL);
+        };
+        let smtputf8 = tx.smtputf8;
+        let recipients = tx.recipients;
+        let src = args.slice(start..);
+        let (to, used) = match address::parse_forward_path(&src) {
+            Ok(p) => p,
+            Err(e) => return self.address_error(e, &BAD_RECIPIENT),
+        };
+        let params = match params::parse_rcpt_params(&src.slice(used..)) {
+            Ok(p) => p,
+            Err(e) => return self.param_error(e),
+        };
+        if !self.config.extensions.dsn && (params.notify.is_some() || params.orcpt.is_some()) {
+            return self.error(&UNSUPPORTED_PARAM);
+        }
+        if to.mailbox().is_some_and(|m| !m.is_ascii()) && !smtputf8 {
+            return self.put(&NEED_SMTPUTF8);
+        }
+        if recipients >= self.config.max_recipients {
+            return self.put(&TOO_MANY_RCPTS);
+        }
+        self.pending = Some(Pending::Rcpt);
+        self.events.push_back(Event::RcptTo { to, params });
+    }
+
+    fn data(&mut self, args: &[u8]) {
+        if !args.is_empty() {
+            return self.error(&NO_PARAMS);
+        }
+        let Some(tx) = &mut self.tx else {
+            return self.error(&NEED_MAIL);
+        };
+        if tx.bdat {
+            return self.error(&DATA_AFTER_BDAT);
+        }
+        if tx.body == BodyType::BinaryMime {
+            return self.error(&BINARY_NEEDS_BDAT);
+        }
+        if tx.recipients == 0 {
+            return self.put(&NO_RECIPIENTS);
+        }
+        tx.data_started = true;
+        self.state = State::Data(DataDecoder::new());
+        put_code(&mut self.send, 354, b' ');
+        self.send.put_slice(b"End data with <CR><LF>.<CR><LF>\r\n");
+        self.flush = true;
+        self.events.push_back(Event::DataStart);
+    }
+
+    fn bdat(&mut self, args: &[u8]) {
+        let Some((size, last)) = command::parse_bdat(args) else {
+            // Without a size, the chunk's end cannot be found: anything that follows could be
+            // message data, so executing it as commands would be a smuggling hole. Close.
+            self.put(&BAD_BDAT);
+            return self.close(CloseReason::ProtocolViolation);
+        };
+        // RFC 3030 section 2: the chunk is read whatever the verdict, never executed.
+        let verdict = self.bdat_verdict(size);
+        if let (Ok(()), Some(tx)) = (&verdict, &mut self.tx) {
+            if !tx.data_started {
+                tx.data_started = true;
+                tx.bdat = true;
+                self.events.push_back(Event::DataStart);
+            }
+        }
+        self.state = State::Bdat {
+            remaining: size,
+            size,
+            last,
+            verdict,
+        };
+    }
+
+    fn bdat_verdict(&self, size: u64) -> Result<(), Reply> {
+        if !self.config.extensions.chunking {
+            return Err(NOT_IMPLEMENTED);
+        }
+        if self.config.tls == TlsPolicy::Required && !self.tls {
+            return Err(NEED_TLS);
+        }
+        let Some(tx) = &self.tx else {
+            return Err(if self.hello.is_none() {
+                HELLO_FIRST
+            } else {
+                NEED_MAIL
+            });
+        };
+        if tx.recipients == 0 {
+            return Err(NO_RECIPIENTS);
+        }
+        if let Some(max) = self.limit() {
+            if tx.size.saturating_add(size) > max {
+                return Err(TOO_LARGE);
+            }
+        }
+        Ok(())
+    }
+
+    fn starttls(&mut self, args: &[u8]) {
+        if !args.is_empty() {
+            return self.error(&NO_PARAMS);
+        }
+        if self.config.tls == TlsPolicy::Disabled {
+            return self.error(&NOT_IMPLEMENTED);
+        }
+        if self.tls {
+            return self.error(&TLS_ACTIVE);
+        }
+        // RFC 3207 section 4.2 / CVE-2011-0411: nothing sent before the handshake may be
+        // executed after it.
+        let discarded = self.recv.len();
+        self.recv.clear();
+        self.scanned = 0;
+        self.reset_tx(AbortReason::Reset);
+        self.put(&START_TLS);
+        self.state = State::TlsHandoff;
+        self.flush = true;
+        self.events.push_back(Event::StartTls { discarded });
+    }
+
+    fn quit(&mut self) {
+        self.reset_tx(AbortReason::Reset);
+        self.put(&BYE);
+        self.close(CloseReason::Quit);
+    }
+
+    // ----- internals: message data -----
+
+    /// Accounts for a decoded DATA chunk and decides what the application sees of it. Once
+    /// the message is doomed (too large, or a bare CR/LF under the Reject policy), the rest
+    /// is drained without reaching the application. The cut is exact, so the application
+    /// sees the same bytes however the input was split into reads: everything before the
+    /// octet that broke the rule.
+    fn data_chunk(&mut self, chunk: Bytes, bare: bool) -> Option<Event> {
+        let limit = self.limit();
+        let reject_bare = self.config.bare_line_endings == BareLineEndings::Reject;
+        let tx = self.tx.as_mut()?;
+        let before = tx.size;
+        tx.size = tx.size.saturating_add(chunk.len() as u64);
+        if tx.data_failed.is_some() {
+            return None;
+        }
+        let mut keep = chunk.len();
+        if bare && reject_bare {
+            // The decoder's flag turned on in this chunk (it was off before, or the message
+            // would have failed already).
+            if let Some(at) = first_bare_line_ending(&chunk) {
+                keep = at;
+                tx.data_failed = Some(AbortReason::BareLineEnding);
+            }
+        }
+        if let Some(max) = limit {
+            let room = max.saturating_sub(before);
+            if (keep as u64) > room {
+                keep = room as usize;
+                tx.data_failed = Some(AbortReason::TooLarge);
+            }
+        }
+        (keep > 0).then(|| Event::DataChunk(chunk.slice(..keep)))
+    }
+
+    fn data_end(&mut self) {
+        self.state = State::Command;
+        let Some(tx) = &mut self.tx else { return };
+        match tx.data_failed {
+            Some(reason) => {
+                let reply = match reason {
+                    AbortReason::TooLarge => TOO_LARGE,
+                    _ => BARE_LINE_ENDING,
+                };
+                self.tx = None;
+                self.put(&reply);
+                self.events.push_back(Event::DataAborted { reason });
+            }
+            None => {
+                let size = tx.size;
+                self.pending = Some(Pending::DataEnd);
+                self.events.push_back(Event::DataEnd { size });
+            }
+        }
+    }
+
+    fn bdat_chunk(&mut self, chunk: Bytes) -> Option<Event> {
+        let State::Bdat { verdict, .. } = &self.state else {
+            return None;
+        };
+        if verdict.is_err() {
+            return None;
+        }
+        let tx = self.tx.as_mut()?;
+        tx.size += chunk.len() as u64; // within the limit: checked by bdat_verdict
+        Some(Event::DataChunk(chunk))
+    }
+
+    fn bdat_end(&mut self) {
+        let State::Bdat {
+            size,
+            last,
+            verdict,
+            ..
+        } = std::mem::replace(&mut self.state, State::Command)
+        else {
+            return;
+        };
+        match verdict {
+            Err(reply) if reply.code() == 552 => {
+                // RFC 3030 section 2: after a failed BDAT the transaction is over; chunks
+                // already pipelined behind it are read and refused (there is no MAIL any more).
+                self.abort_data(AbortReason::TooLarge);
+                self.put(&reply);
+            }
+            Err(reply) => self.error(&reply),
+            Ok(()) if last => {
+                let size = self.tx.as_ref().map_or(0, |tx| tx.size);
+                self.pending = Some(Pending::DataEnd);
+                self.events.push_back(Event::DataEnd { size });
+            }
+            Ok(()) => {
+                let enhanced = self.config.extensions.enhanced_status_codes;
+                put_code(&mut self.send, 250, b' ');
+                if enhanced {
+                    self.send.put_slice(b"2.0.0 ");
+                }
+                let _ = write!(self.send, "{size} octets received\r\n");
+            }
+        }
+    }
+
+    /// Ends a body in progress (BDAT between chunks, or DATA on EOF/timeout) with
+    /// `DataAborted`, and drops the transaction.
+    fn abort_data(&mut self, reason: AbortReason) {
+        if let Some(tx) = self.tx.take() {
+            if tx.data_started && !matches!(self.pending, Some(Pending::DataEnd)) {
+                self.events.push_back(Event::DataAborted { reason });
+            }
+        }
+    }
+
+    /// Drops the transaction for RSET, HELO/EHLO, STARTTLS or QUIT.
+    fn reset_tx(&mut self, reason: AbortReason) {
+        if self.tx.is_some() {
+            self.abort_data(reason);
+            self.events.push_back(Event::Reset);
+        }
+    }
+
+    // ----- internals: replies -----
+
+    fn limit(&self) -> Option<u64> {
+        Some(self.config.max_message_size).filter(|&m| m > 0)
+    }
+
+    fn put(&mut self, reply: &Reply) {
+        reply.encode(&mut self.send, self.config.extensions.enhanced_status_codes);
+    }
+
+    /// Answers a protocol error, or closes with `421 4.7.0` once there were too many.
+    fn error(&mut self, reply: &Reply) {
+        self.errors += 1;
+        if self.errors >= self.config.max_errors {
+            return self.too_many_errors();
+        }
+        self.put(reply);
+    }
+
+    fn too_many_errors(&mut self) {
+        self.put_host_reply(421, E::c(4, 7, 0), "Too many errors, closing connection");
+        self.close(CloseReason::TooManyErrors);
+    }
+
+    fn address_error(&mut self, e: AddressError, syntax: &Reply) {
+        let reply = match e {
+            AddressError::PathTooLong => &PATH_TOO_LONG,
+            AddressError::LocalPartTooLong => &LOCAL_TOO_LONG,
+            AddressError::DomainTooLong => &DOMAIN_TOO_LONG,
+            _ => syntax,
+        };
+        self.error(reply)
+    }
+
+    fn param_error(&mut self, e: ParamError) {
+        match e {
+            // RFC 1870 section 6: a SIZE beyond u64 is beyond any limit.
+            ParamError::SizeOverflow => self.put(&TOO_LARGE),
+            ParamError::Unknown(_) | ParamError::Duplicate(_) => self.error(&UNSUPPORTED_PARAM),
+            _ => self.error(&SYNTAX),
+        }
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        self.flush = true;
+        self.state = State::Closing;
+        self.events.push_back(Event::Closed(reason));
+    }
+
+    fn greet(&mut self) {
+        self.state = State::Command;
+        self.put_host_line(220, b' ', "ESMTP ready");
+    }
+
+    /// `code host text`, with the enhanced code when enabled.
+    fn put_host_reply(&mut self, code: u16, enhanced: E, text: &str) {
+        put_code(&mut self.send, code, b' ');
+        if self.config.extensions.enhanced_status_codes {
+            let _ = write!(self.send, "{enhanced} ");
+        }
+        self.put_hostname();
+        self.send.put_u8(b' ');
+        self.send.put_slice(text.as_bytes());
+        self.send.put_slice(b"\r\n");
+    }
+
+    fn put_host_line(&mut self, code: u16, sep: u8, text: &str) {
+        put_code(&mut self.send, code, sep);
+        self.put_hostname();
+        self.send.put_u8(b' ');
+        self.send.put_slice(text.as_bytes());
+        self.send.put_slice(b"\r\n");
+    }
+
+    /// The configured host name, without anything that could break the reply line.
+    fn put_hostname(&mut self) {
+        let host = self.config.hostname.as_bytes();
+        if host.iter().all(|&b| b > b' ' && b != 0x7f) && !host.is_empty() {
+            self.send.put_slice(host);
+        } else {
+            let clean: Vec<u8> = host
+                .iter()
+                .copied()
+                .filter(|&b| b > b' ' && b != 0x7f)
+                .collect();
+            self.send.put_slice(if clean.is_empty() {
+                b"localhost"
+            } else {
+                &clean
+            });
+        }
+    }
+
+    /// The reply to an accepted HELO (RFC 5321 4.1.1.1) or EHLO with its extension keywords
+    /// (4.1.4, and each extension's RFC), written straight into the send buffer.
+    fn put_hello(&mut self, esmtp: bool, custom: Option<&Reply>) {
+        let greeting = custom.map_or("Hello", |r| r.lines().next().unwrap_or("Hello"));
+        if !esmtp {
+            return self.put_host_line(250, b' ', greeting);
+        }
+        let ext = self.config.extensions;
+        let (max_size, max_rcpt) = (self.config.max_message_size, self.config.max_recipients);
+        let starttls = self.config.tls != TlsPolicy::Disabled && !self.tls;
+        self.put_host_line(250, b'-', greeting);
+        let out = &mut self.send;
+        let mut last = 0;
+        let mut line = |out: &mut BytesMut, on: bool, keyword: std::fmt::Arguments<'_>| {
+            if on {
+                last = out.len() + 3;
+                out.put_slice(b"250-");
+                let _ = out.write_fmt(keyword);
+                out.put_slice(b"\r\n");
+            }
+        };
+        line(out, ext.pipelining, format_args!("PIPELINING"));
+        match max_size {
+            0 => line(out, true, format_args!("SIZE")),
+            n => line(out, true, format_args!("SIZE {n}")),
+        }
+        line(out, ext.eight_bit_mime, format_args!("8BITMIME"));
+        line(
+            out,
+            ext.enhanced_status_codes,
+            format_args!("ENHANCEDSTATUSCODES"),
+        );
+        line(
+            out,
+            ext.smtputf8 && ext.eight_bit_mime,
+            format_args!("SMTPUTF8"),
+        );
+        line(out, ext.chunking, format_args!("CHUNKING"));
+        line(
+            out,
+            ext.chunking && ext.binary_mime,
+            format_args!("BINARYMIME"),
+        );
+        line(out, ext.dsn, format_args!("DSN"));
+        line(out, ext.limits, format_args!("LIMITS RCPTMAX={max_rcpt}"));
+        line(out, ext.requiretls && self.tls, format_args!("REQUIRETLS"));
+        line(out, starttls, format_args!("STARTTLS"));
+        // SIZE is always there, so `last` points at the final line's separator.
+        out[last] = b' ';
+    }
+}
+
+const UNSUPPORTED_PARAM: Reply =
+    Reply::fixed(555, E::c(5, 5, 4), "Unsupported or duplicate parameter");
+
+/// The offset of the first CR not followed by LF, or LF not preceded by CR, in a decoded
+/// chunk. The decoder never ends a chunk with a CR, and a CRLF never straddles two chunks.
+fn first_bare_line_ending(chunk: &[u8]) -> Option<usize> {
+    memchr::memchr2_iter(b'\r', b'\n', chunk).find(|&i| match chunk[i] {
+        b'\r' => chunk.get(i + 1) != Some(&b'\n'),
+        _ => i == 0 || chunk[i - 1] != b'\r',
+    })
+}
+
+fn leading_spaces(s: &[u8]) -> usize {
+    s.iter().take_while(|&&b| b == b' ').count()
+}
