@@ -11,9 +11,6 @@
 //! removed, the remaining bytes are compacted in place inside the buffer, so one call still
 //! yields a single chunk; when no dot is removed, nothing is copied at all.
 
-// Until the session uses it.
-#![allow(dead_code)]
-
 use bytes::{Buf, Bytes, BytesMut};
 
 /// The end-of-data line, without the CRLF that precedes it (that CRLF ends the last body line,

@@ -97,3 +97,8 @@ pub use event::{AbortReason, CloseReason, Decision, Event, Timeout, TimeoutKind}
 pub use reply::{EnhancedCode, InvalidReply, Reply};
 pub use session::Session;
 pub use text::Text;
+
+/// The workspace README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
