@@ -86,6 +86,7 @@ mod config;
 mod data;
 mod error;
 mod event;
+pub mod mime;
 pub mod params;
 mod reply;
 mod session;
