@@ -1,0 +1,29 @@
+//! # smtp-catcher: what the example mail-catcher servers share
+//!
+//! The workspace ships a development mail catcher twice, once per adapter (`smtp-tokio`'s
+//! `smtpd` example now, a blocking one later). Everything they have in common that is not SMTP
+//! lives here, in plain synchronous code (`std::fs`) that both can call:
+//!
+//! - [`Args`]: the command line (clap), and the [`Config`](smtp_proto::Config) it describes.
+//! - [`Maildir`]: delivery that keeps the promise of a `250` (RFC 5321 section 6.1): write to
+//!   `tmp/`, fsync, rename into `new/`, fsync the folder.
+//! - [`trace_headers`]: the `Return-Path` and `Received` fields (RFC 5321 section 4.4).
+//! - [`RecipientPolicy`]: the `--reject-recipients` / `--defer-recipients` regexes.
+//! - [`tls`]: PEM loading and self-signed certificates (rcgen) for rustls.
+//!
+//! From async code, call the file operations through `spawn_blocking` (they fsync).
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod args;
+mod maildir;
+mod policy;
+pub mod tls;
+mod trace;
+
+pub use args::Args;
+/// The clap trait that gives [`Args::parse`], re-exported so servers need no clap dependency.
+pub use clap::Parser;
+pub use maildir::{Delivery, Maildir};
+pub use policy::RecipientPolicy;
+pub use trace::{protocol, rfc5322_date, trace_headers, Trace};
