@@ -112,16 +112,16 @@ impl Notify {
     }
 
     /// Parses a `notify-esmtp-value` (RFC 3461 section 4.1).
-    fn parse(value: &str) -> Option<Notify> {
+    fn parse(value: &[u8]) -> Option<Notify> {
         let mut bits = 0u8;
-        for item in value.split(',') {
-            let bit = if item.eq_ignore_ascii_case("NEVER") {
+        for item in value.split(|&c| c == b',') {
+            let bit = if item.eq_ignore_ascii_case(b"NEVER") {
                 Self::NEVER
-            } else if item.eq_ignore_ascii_case("SUCCESS") {
+            } else if item.eq_ignore_ascii_case(b"SUCCESS") {
                 Self::SUCCESS
-            } else if item.eq_ignore_ascii_case("FAILURE") {
+            } else if item.eq_ignore_ascii_case(b"FAILURE") {
                 Self::FAILURE
-            } else if item.eq_ignore_ascii_case("DELAY") {
+            } else if item.eq_ignore_ascii_case(b"DELAY") {
                 Self::DELAY
             } else {
                 return None;
@@ -223,8 +223,7 @@ fn upper_hex_value(c: u8) -> Option<u8> {
 /// Whether `s` is xtext (RFC 3461 section 4); with `allow_utf8`, UTF-8 non-ASCII characters
 /// are accepted as well (RFC 6531 section 3.3 extends `esmtp-value`, RFC 6533 section 3 the
 /// ORCPT address).
-fn is_xtext(s: &str, allow_utf8: bool) -> bool {
-    let b = s.as_bytes();
+fn is_xtext(b: &[u8], allow_utf8: bool) -> bool {
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         match c {
@@ -245,9 +244,10 @@ fn is_xtext(s: &str, allow_utf8: bool) -> bool {
 }
 
 /// `atext` of RFC 5322 section 3.2.3; RFC 3461 section 4.2 has `addr-type = atom`.
-fn is_atom(s: &str) -> bool {
+fn is_atom(s: &[u8]) -> bool {
     !s.is_empty()
-        && s.bytes()
+        && s.iter()
+            .copied()
             .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&c))
 }
 
@@ -323,44 +323,48 @@ fn split_param(b: &[u8], token: Range<usize>) -> Result<RawParam, ParamError> {
     Ok(RawParam { keyword, value })
 }
 
-/// A parsed parameter as [`Text`] slices of the command.
-struct Param {
-    keyword: Text,
-    value: Option<Text>,
+/// A parameter of the command: byte ranges into `text`. Values are compared as bytes; a
+/// [`Text`] slice (no copy) is made only for what is kept or reported.
+struct Param<'a> {
+    text: &'a Text,
+    keyword: Range<usize>,
+    value: Option<Range<usize>>,
 }
 
-impl Param {
-    /// Slices a [`RawParam`] out of `text` (no copy).
-    fn new(text: &Text, raw: RawParam) -> Result<Param, ParamError> {
-        Ok(Param {
-            keyword: text.slice(raw.keyword).ok_or(ParamError::Syntax)?,
-            value: match raw.value {
-                Some(v) => Some(text.slice(v).ok_or(ParamError::Syntax)?),
-                None => None,
-            },
-        })
+impl Param<'_> {
+    fn keyword(&self) -> Text {
+        self.text.slice(self.keyword.clone()).unwrap_or_default()
     }
 
     fn is(&self, keyword: &str) -> bool {
-        self.keyword.eq_ignore_ascii_case(keyword)
+        self.text.as_bytes()[self.keyword.clone()].eq_ignore_ascii_case(keyword.as_bytes())
     }
 
     /// Records the keyword in `seen`, failing on a repeat.
     fn once(&self, seen: &mut u8, bit: u8) -> Result<(), ParamError> {
         if *seen & bit != 0 {
-            return Err(ParamError::Duplicate(self.keyword.clone()));
+            return Err(ParamError::Duplicate(self.keyword()));
         }
         *seen |= bit;
         Ok(())
     }
 
     fn bad_value(&self) -> ParamError {
-        ParamError::BadValue(self.keyword.clone())
+        ParamError::BadValue(self.keyword())
     }
 
     /// The value of a keyword that requires one.
-    fn value(&self) -> Result<&Text, ParamError> {
-        self.value.as_ref().ok_or_else(|| self.bad_value())
+    fn value(&self) -> Result<&[u8], ParamError> {
+        match &self.value {
+            Some(v) => Ok(&self.text.as_bytes()[v.clone()]),
+            None => Err(self.bad_value()),
+        }
+    }
+
+    /// The value as a [`Text`] slice, to keep.
+    fn value_text(&self) -> Result<Text, ParamError> {
+        let range = self.value.clone().ok_or_else(|| self.bad_value())?;
+        self.text.slice(range).ok_or_else(|| self.bad_value())
     }
 
     /// Checks that a keyword that takes no value has none.
@@ -372,29 +376,37 @@ impl Param {
     }
 }
 
-/// Runs `f` on each parameter of `src`, as zero-copy [`Text`] slices.
+/// Runs `f` on each parameter of `src` (validated as UTF-8 once, as a whole).
 fn for_each_param(
     src: &Bytes,
-    mut f: impl FnMut(Param) -> Result<(), ParamError>,
+    mut f: impl FnMut(Param<'_>) -> Result<(), ParamError>,
 ) -> Result<(), ParamError> {
+    if src.iter().all(|&c| c == b' ') {
+        return Ok(()); // the common case: no parameters
+    }
     let text = Text::from_utf8(src.clone()).map_err(|_| ParamError::Syntax)?;
     let raw = RawParams {
         b: text.as_bytes(),
         pos: 0,
     };
     for r in raw {
-        f(Param::new(&text, r?)?)?;
+        let RawParam { keyword, value } = r?;
+        f(Param {
+            text: &text,
+            keyword,
+            value,
+        })?;
     }
     Ok(())
 }
 
 /// `size-value ::= 1*20DIGIT` (RFC 1870 section 6).
-fn parse_size(p: &Param) -> Result<u64, ParamError> {
+fn parse_size(p: &Param<'_>) -> Result<u64, ParamError> {
     let v = p.value()?;
-    if v.is_empty() || v.len() > MAX_SIZE_DIGITS || !v.bytes().all(|c| c.is_ascii_digit()) {
+    if v.is_empty() || v.len() > MAX_SIZE_DIGITS || !v.iter().all(|c| c.is_ascii_digit()) {
         return Err(p.bad_value());
     }
-    v.bytes().try_fold(0u64, |acc, c| {
+    v.iter().try_fold(0u64, |acc, c| {
         acc.checked_mul(10)
             .and_then(|acc| acc.checked_add(u64::from(c - b'0')))
             .ok_or(ParamError::SizeOverflow)
@@ -425,11 +437,11 @@ pub(crate) fn parse_mail_params(src: &Bytes) -> Result<MailParams, ParamError> {
         } else if p.is("BODY") {
             p.once(&mut seen, BODY)?;
             let v = p.value()?;
-            out.body = Some(if v.eq_ignore_ascii_case("7BIT") {
+            out.body = Some(if v.eq_ignore_ascii_case(b"7BIT") {
                 BodyType::SevenBit
-            } else if v.eq_ignore_ascii_case("8BITMIME") {
+            } else if v.eq_ignore_ascii_case(b"8BITMIME") {
                 BodyType::EightBitMime
-            } else if v.eq_ignore_ascii_case("BINARYMIME") {
+            } else if v.eq_ignore_ascii_case(b"BINARYMIME") {
                 BodyType::BinaryMime
             } else {
                 return Err(p.bad_value());
@@ -441,9 +453,9 @@ pub(crate) fn parse_mail_params(src: &Bytes) -> Result<MailParams, ParamError> {
         } else if p.is("RET") {
             p.once(&mut seen, RET)?;
             let v = p.value()?;
-            out.ret = Some(if v.eq_ignore_ascii_case("FULL") {
+            out.ret = Some(if v.eq_ignore_ascii_case(b"FULL") {
                 Ret::Full
-            } else if v.eq_ignore_ascii_case("HDRS") {
+            } else if v.eq_ignore_ascii_case(b"HDRS") {
                 Ret::Headers
             } else {
                 return Err(p.bad_value());
@@ -454,20 +466,19 @@ pub(crate) fn parse_mail_params(src: &Bytes) -> Result<MailParams, ParamError> {
             if v.len() > MAX_ENVID || !is_xtext(v, false) {
                 return Err(p.bad_value());
             }
-            out.envid = Some(v.clone());
+            out.envid = Some(p.value_text()?);
         } else if p.is("REQUIRETLS") {
             p.once(&mut seen, REQUIRETLS)?;
             p.no_value()?;
             out.requiretls = true;
         } else if p.is("AUTH") {
             p.once(&mut seen, AUTH)?;
-            let v = p.value()?;
-            if !is_xtext(v, true) {
+            if !is_xtext(p.value()?, true) {
                 return Err(p.bad_value());
             }
-            out.auth = Some(v.clone());
+            out.auth = Some(p.value_text()?);
         } else {
-            return Err(ParamError::Unknown(p.keyword));
+            return Err(ParamError::Unknown(p.keyword()));
         }
         Ok(())
     })?;
@@ -493,7 +504,7 @@ pub(crate) fn parse_rcpt_params(src: &Bytes) -> Result<RcptParams, ParamError> {
             p.once(&mut seen, ORCPT)?;
             out.orcpt = Some(parse_orcpt(&p)?);
         } else {
-            return Err(ParamError::Unknown(p.keyword));
+            return Err(ParamError::Unknown(p.keyword()));
         }
         Ok(())
     })?;
@@ -503,15 +514,15 @@ pub(crate) fn parse_rcpt_params(src: &Bytes) -> Result<RcptParams, ParamError> {
 /// `orcpt-parameter = "ORCPT=" original-recipient-address`, `original-recipient-address =
 /// addr-type ";" xtext` (RFC 3461 section 4.2), at most 500 characters. UTF-8 is accepted in
 /// the address for the `utf-8` address type of RFC 6533 section 3.
-fn parse_orcpt(p: &Param) -> Result<Orcpt, ParamError> {
-    let v = p.value()?;
+fn parse_orcpt(p: &Param<'_>) -> Result<Orcpt, ParamError> {
+    let v = p.value_text()?;
     if v.chars().count() > MAX_ORCPT {
         return Err(p.bad_value());
     }
     let semi = v.find(';').ok_or_else(|| p.bad_value())?;
     let addr_type = v.slice(0..semi).ok_or_else(|| p.bad_value())?;
     let address = v.slice(semi + 1..v.len()).ok_or_else(|| p.bad_value())?;
-    if !is_atom(&addr_type) || !is_xtext(&address, true) {
+    if !is_atom(addr_type.as_bytes()) || !is_xtext(address.as_bytes(), true) {
         return Err(p.bad_value());
     }
     Ok(Orcpt { addr_type, address })

@@ -209,18 +209,31 @@ impl Reply {
     /// in use (RFC 2034); without it, the enhanced code is left out.
     pub fn encode(&self, out: &mut BytesMut, enhanced_codes: bool) {
         let enhanced = self.enhanced.filter(|_| enhanced_codes);
+        if !self.text.as_bytes().contains(&b'\n') {
+            return put_line(out, self.code, b' ', enhanced, &self.text);
+        }
         let mut lines = self.text.split('\n').peekable();
         while let Some(line) = lines.next() {
             let sep = if lines.peek().is_some() { b'-' } else { b' ' };
-            put_code(out, self.code, sep);
-            if let Some(e) = enhanced {
-                put_enhanced(out, e);
-                out.put_u8(b' ');
-            }
-            out.put_slice(line.as_bytes());
-            out.put_slice(b"\r\n");
+            put_line(out, self.code, sep, enhanced, line);
         }
     }
+}
+
+/// One reply line: "NNN-" and "c.sss.ddd " in one copy (at most 14 octets), the text, CRLF.
+fn put_line(out: &mut BytesMut, code: u16, sep: u8, enhanced: Option<EnhancedCode>, text: &str) {
+    let mut head = [0u8; 14];
+    head[..4].copy_from_slice(&code_bytes(code, sep));
+    let mut n = 4;
+    if let Some(e) = enhanced {
+        n += write_enhanced(&mut head[4..], e);
+        head[n] = b' ';
+        n += 1;
+    }
+    out.reserve(n + text.len() + 2);
+    out.put_slice(&head[..n]);
+    out.put_slice(text.as_bytes());
+    out.put_slice(b"\r\n");
 }
 
 impl fmt::Display for Reply {
@@ -269,31 +282,35 @@ impl FromStr for Reply {
     }
 }
 
-pub(crate) fn put_code(out: &mut BytesMut, code: u16, sep: u8) {
-    out.put_slice(&[
-        b'0' + (code / 100) as u8,
+fn code_bytes(code: u16, sep: u8) -> [u8; 4] {
+    [
+        b'0' + (code / 100 % 10) as u8,
         b'0' + (code / 10 % 10) as u8,
         b'0' + (code % 10) as u8,
         sep,
-    ]);
+    ]
 }
 
-fn put_enhanced(out: &mut BytesMut, e: EnhancedCode) {
-    out.put_u8(b'0' + e.class());
-    out.put_u8(b'.');
-    put_num(out, e.subject());
-    out.put_u8(b'.');
-    put_num(out, e.detail());
+pub(crate) fn put_code(out: &mut BytesMut, code: u16, sep: u8) {
+    out.put_slice(&code_bytes(code, sep));
 }
 
-fn put_num(out: &mut BytesMut, n: u16) {
-    if n >= 100 {
-        out.put_u8(b'0' + (n / 100) as u8);
+/// Writes `c.s.d` into `buf` (at least 9 octets) and returns its length.
+fn write_enhanced(buf: &mut [u8], e: EnhancedCode) -> usize {
+    fn num(buf: &mut [u8], mut n: usize, v: u16) -> usize {
+        for (digit, shown) in [(v / 100, v >= 100), (v / 10 % 10, v >= 10), (v % 10, true)] {
+            if shown {
+                buf[n] = b'0' + digit as u8;
+                n += 1;
+            }
+        }
+        n
     }
-    if n >= 10 {
-        out.put_u8(b'0' + (n / 10 % 10) as u8);
-    }
-    out.put_u8(b'0' + (n % 10) as u8);
+    buf[0] = b'0' + e.class();
+    buf[1] = b'.';
+    let n = num(buf, 2, e.subject());
+    buf[n] = b'.';
+    num(buf, n + 1, e.detail())
 }
 
 #[cfg(test)]

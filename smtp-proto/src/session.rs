@@ -231,8 +231,10 @@ impl Session {
             config,
             state: State::Greeting,
             recv: BytesMut::new(),
-            send: BytesMut::new(),
-            events: VecDeque::new(),
+            // Sized for the greeting and an EHLO reply, and for the few events one command
+            // can queue (e.g. DataAborted, Reset, Hello): no reallocation in a normal session.
+            send: BytesMut::with_capacity(512),
+            events: VecDeque::with_capacity(4),
             pending: None,
             hello: None,
             tx: None,

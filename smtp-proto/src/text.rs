@@ -15,8 +15,15 @@ pub struct Text(Bytes);
 impl Text {
     /// Wraps bytes that must be valid UTF-8.
     pub fn from_utf8(bytes: Bytes) -> Result<Text, std::str::Utf8Error> {
-        std::str::from_utf8(&bytes)?;
+        if !bytes.is_ascii() {
+            std::str::from_utf8(&bytes)?;
+        }
         Ok(Text(bytes))
+    }
+
+    /// Whether the text is all ASCII (no SMTPUTF8 needed), without re-validating it.
+    pub fn is_ascii(&self) -> bool {
+        self.0.is_ascii()
     }
 
     /// A `Text` from a static string, without allocating.
@@ -38,11 +45,14 @@ impl Text {
     /// A sub-slice `range` of this text, sharing the same buffer. `None` when the range is out
     /// of bounds or does not fall on character boundaries.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Option<Text> {
-        let s = self.as_str();
+        // The text is valid UTF-8, so a cut is valid exactly when it is not in front of a
+        // continuation byte (0b10xx_xxxx): no need to validate the whole text again.
+        let b = &self.0;
+        let boundary = |i: usize| i == b.len() || b.get(i).is_some_and(|&c| (c as i8) >= -0x40);
         if range.start > range.end
-            || range.end > s.len()
-            || !s.is_char_boundary(range.start)
-            || !s.is_char_boundary(range.end)
+            || range.end > b.len()
+            || !boundary(range.start)
+            || !boundary(range.end)
         {
             return None;
         }
