@@ -164,7 +164,11 @@ mod tests {
 
     #[test]
     fn discard_conflicts_only_with_an_explicit_maildir() {
-        assert!(Args::try_parse_from(["smtpd", "--discard"]).unwrap().discard);
+        assert!(
+            Args::try_parse_from(["smtpd", "--discard"])
+                .unwrap()
+                .discard
+        );
         assert!(Args::try_parse_from(["smtpd", "--discard", "--maildir", "m"]).is_err());
     }
 

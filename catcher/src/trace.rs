@@ -76,7 +76,11 @@ pub fn trace_headers(t: &Trace<'_>) -> String {
     let _ = write!(out, "Return-Path: {}\r\n", clean(t.return_path));
     let _ = write!(out, "Received: from {} ({peer})\r\n", clean(t.helo));
     if let Some(tls) = t.tls {
-        let _ = write!(out, "\t(using {})\r\n", clean(tls).replace(['(', ')', '\\'], "_"));
+        let _ = write!(
+            out,
+            "\t(using {})\r\n",
+            clean(tls).replace(['(', ')', '\\'], "_")
+        );
     }
     let _ = write!(out, "\tby {} with {} id {id}", clean(t.by), t.protocol);
     match t.recipient {
