@@ -1,0 +1,310 @@
+//! [`Server`] and its [`Builder`]: listeners, limits, TLS, the connection cap and shutdown.
+
+use crate::conn::{self, Shared};
+use crate::Handler;
+use smtp_proto::{Config, EnhancedCode, Reply, Timeouts, TlsPolicy};
+use std::future::{pending, Future};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// Where to listen: an address to bind, or a listener the caller made.
+#[derive(Debug)]
+enum Listen {
+    Addr(SocketAddr),
+    Listener(TcpListener),
+}
+
+impl Listen {
+    async fn open(self) -> io::Result<TcpListener> {
+        match self {
+            Listen::Addr(addr) => TcpListener::bind(addr).await,
+            Listen::Listener(listener) => Ok(listener),
+        }
+    }
+}
+
+/// Configures a [`Server`]. Start from [`Server::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct Builder {
+    config: Config,
+    plain: Option<Listen>,
+    implicit: Option<Listen>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    require_tls: bool,
+    max_connections: usize,
+    shutdown_timeout: Duration,
+}
+
+impl Builder {
+    /// Listen for SMTP (with STARTTLS when [`tls`](Self::tls) is set) on `addr`.
+    pub fn bind(mut self, addr: SocketAddr) -> Builder {
+        self.plain = Some(Listen::Addr(addr));
+        self
+    }
+
+    /// Serve SMTP on a listener you bound yourself.
+    pub fn listener(mut self, listener: TcpListener) -> Builder {
+        self.plain = Some(Listen::Listener(listener));
+        self
+    }
+
+    /// Also listen for implicit TLS on `addr` (port 465 style, RFC 8314): the TLS handshake
+    /// comes first, then SMTP without STARTTLS. Needs [`tls`](Self::tls).
+    pub fn implicit_tls_bind(mut self, addr: SocketAddr) -> Builder {
+        self.implicit = Some(Listen::Addr(addr));
+        self
+    }
+
+    /// Serve implicit TLS on a listener you bound yourself. Needs [`tls`](Self::tls).
+    pub fn implicit_tls_listener(mut self, listener: TcpListener) -> Builder {
+        self.implicit = Some(Listen::Listener(listener));
+        self
+    }
+
+    /// The session configuration: host name, every limit, extensions and timeouts (RFC 5321
+    /// 4.5.3.2, per kind). Its [`tls`](Config::tls) policy is set by the builder from
+    /// [`tls`](Self::tls) and [`require_tls`](Self::require_tls). Default: [`Config::default`].
+    /// It replaces the whole configuration, including what the setters below set before.
+    pub fn config(mut self, config: Config) -> Builder {
+        self.config = config;
+        self
+    }
+
+    /// The server's name in the greeting and replies. Default `localhost`.
+    pub fn hostname(mut self, hostname: impl Into<String>) -> Builder {
+        self.config.hostname = hostname.into().into();
+        self
+    }
+
+    /// The largest message in octets (advertised as SIZE); 0 for no limit. Default 25 MiB.
+    pub fn max_message_size(mut self, octets: u64) -> Builder {
+        self.config.max_message_size = octets;
+        self
+    }
+
+    /// Recipients per message. Default 100.
+    pub fn max_recipients(mut self, n: usize) -> Builder {
+        self.config.max_recipients = n;
+        self
+    }
+
+    /// The timers (RFC 5321 section 4.5.3.2): per command, per data block, TLS handshake,
+    /// greeting delay. Writes to a client that does not read time out after the command
+    /// timeout too.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Builder {
+        self.config.timeouts = timeouts;
+        self
+    }
+
+    /// TLS: offer STARTTLS with this configuration, and use it for the implicit-TLS listener.
+    /// [`tls::load_pem`](crate::tls::load_pem) makes one from PEM files.
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Builder {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Refuse mail on plain-text connections until STARTTLS: every command but NOOP, EHLO,
+    /// STARTTLS and QUIT is answered `530 5.7.0` (RFC 3207 section 4). Needs [`tls`](Self::tls).
+    pub fn require_tls(mut self, required: bool) -> Builder {
+        self.require_tls = required;
+        self
+    }
+
+    /// Connections served at once; the ones beyond are answered `421 4.3.2` and closed.
+    /// Default 1000.
+    pub fn max_connections(mut self, n: usize) -> Builder {
+        self.max_connections = n;
+        self
+    }
+
+    /// How long graceful shutdown lets transactions in flight finish before the connections
+    /// are closed with `421 4.3.0`. Default 30 seconds.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Binds the listeners and checks the configuration.
+    pub async fn build(self) -> io::Result<Server> {
+        let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
+        if self.plain.is_none() && self.implicit.is_none() {
+            return invalid("no address or listener to serve on");
+        }
+        if self.tls.is_none() && (self.require_tls || self.implicit.is_some()) {
+            return invalid("require_tls and implicit TLS need a TLS configuration");
+        }
+        let mut config = self.config;
+        config.tls = match (&self.tls, self.require_tls) {
+            (None, _) => TlsPolicy::Disabled,
+            (Some(_), false) => TlsPolicy::Optional,
+            (Some(_), true) => TlsPolicy::Required,
+        };
+        let host = config.hostname.to_string();
+        let reply = |code, e: (u8, u16, u16), text: &str| {
+            let text = format!("{host} {text}");
+            Reply::new(code, EnhancedCode::new(e.0, e.1, e.2), text)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+        };
+        let shared = Arc::new(Shared {
+            shutdown: reply(421, (4, 3, 0), "Service shutting down, try again later")?,
+            busy: reply(421, (4, 3, 2), "Too many connections, try again later")?,
+            config: Arc::new(config),
+            tls: self.tls,
+        });
+        let plain = match self.plain {
+            Some(listen) => Some(listen.open().await?),
+            None => None,
+        };
+        let implicit = match self.implicit {
+            Some(listen) => Some(listen.open().await?),
+            None => None,
+        };
+        Ok(Server {
+            shared,
+            plain,
+            implicit,
+            max_connections: self.max_connections,
+            shutdown_timeout: self.shutdown_timeout,
+        })
+    }
+}
+
+/// An SMTP server: listeners plus everything the connections share.
+///
+/// ```no_run
+/// use smtp_tokio::{Server, Handler};
+/// use std::time::Duration;
+///
+/// #[derive(Clone)]
+/// struct AcceptAll;
+/// impl Handler for AcceptAll {}
+///
+/// # #[tokio::main]
+/// # async fn main() -> std::io::Result<()> {
+/// let server = Server::builder()
+///     .bind("127.0.0.1:2525".parse().unwrap())
+///     .hostname("mx.example.com")
+///     .max_message_size(10 << 20)
+///     .tls(smtp_tokio::tls::load_pem("cert.pem", "key.pem")?)
+///     .shutdown_timeout(Duration::from_secs(10))
+///     .build()
+///     .await?;
+/// server
+///     .serve_with_shutdown(AcceptAll, async { tokio::signal::ctrl_c().await.unwrap() })
+///     .await
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    plain: Option<TcpListener>,
+    implicit: Option<TcpListener>,
+    max_connections: usize,
+    shutdown_timeout: Duration,
+}
+
+impl Server {
+    /// A builder with the defaults: no listener yet, [`Config::default`], no TLS, 1000
+    /// connections, 30 seconds of graceful shutdown.
+    pub fn builder() -> Builder {
+        Builder {
+            config: Config::default(),
+            plain: None,
+            implicit: None,
+            tls: None,
+            require_tls: false,
+            max_connections: 1000,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The address of the SMTP listener.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.plain.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address of the implicit-TLS listener.
+    pub fn implicit_tls_local_addr(&self) -> Option<SocketAddr> {
+        self.implicit.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves connections until the process ends, each with its own clone of `handler`.
+    pub async fn serve<H: Handler + Clone>(self, handler: H) -> io::Result<()> {
+        self.serve_with_shutdown(handler, pending()).await
+    }
+
+    /// Serves connections until `signal` completes, then shuts down gracefully: stops
+    /// accepting, closes idle connections with `421 4.3.0`, lets transactions in flight finish
+    /// for up to the [`shutdown_timeout`](Builder::shutdown_timeout), then closes the rest
+    /// with `421 4.3.0`. Returns when every connection is done.
+    pub async fn serve_with_shutdown<H, S>(self, handler: H, signal: S) -> io::Result<()>
+    where
+        H: Handler + Clone,
+        S: Future<Output = ()>,
+    {
+        let Server {
+            shared,
+            plain,
+            implicit,
+            max_connections,
+            shutdown_timeout,
+        } = self;
+        let permits = Arc::new(Semaphore::new(max_connections));
+        let (stop, stopping) = watch::channel(None);
+        let mut connections = JoinSet::new();
+        let mut signal = std::pin::pin!(signal);
+        loop {
+            let (accepted, implicit_tls) = tokio::select! {
+                () = &mut signal => break,
+                Some(done) = connections.join_next(), if !connections.is_empty() => {
+                    if let Err(e) = done {
+                        tracing::error!(error = %e, "connection task failed");
+                    }
+                    continue;
+                }
+                r = accept(plain.as_ref()) => (r, false),
+                r = accept(implicit.as_ref()) => (r, true),
+            };
+            let tcp = match accepted {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let permit = Arc::clone(&permits).try_acquire_owned().ok();
+            let handler = permit.as_ref().map(|_| handler.clone());
+            let shared = Arc::clone(&shared);
+            let stopping = stopping.clone();
+            connections.spawn(async move {
+                conn::serve(shared, tcp, implicit_tls, handler, stopping).await;
+                drop(permit);
+            });
+        }
+        drop((plain, implicit));
+        tracing::info!(connections = connections.len(), "shutting down");
+        let _ = stop.send(Some(Instant::now() + shutdown_timeout));
+        while let Some(done) = connections.join_next().await {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "connection task failed");
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn accept(listener: Option<&TcpListener>) -> io::Result<TcpStream> {
+    match listener {
+        Some(listener) => listener.accept().await.map(|(tcp, _)| tcp),
+        None => pending().await,
+    }
+}
