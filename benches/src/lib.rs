@@ -87,6 +87,9 @@ pub fn run_session(config: &Arc<Config>, reads: &[&[u8]]) -> (usize, usize) {
         if session.is_closed() {
             return (out, body);
         }
+        if !session.wants_read() {
+            continue;
+        }
         match reads.next() {
             Some(r) => session.handle_input(r),
             None => session.handle_eof(),

@@ -59,6 +59,9 @@ async fn serve_connection(
         if session.is_closed() {
             return Ok(delivered);
         }
+        if !session.wants_read() {
+            continue; // replies were capped: more buffered commands to parse first
+        }
         let Some(timeout) = session.poll_timeout() else {
             return Ok(delivered);
         };

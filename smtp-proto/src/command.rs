@@ -20,6 +20,8 @@ pub(crate) enum Verb {
     Help,
     StartTls,
     Auth,
+    /// LMTP's hello (RFC 2033 section 4.1).
+    Lhlo,
     /// `GET`, `POST`, `CONNECT`: an HTTP client (or a browser-borne cross-protocol attack)
     /// talking to the SMTP port, refused at once like Postfix's `smtpd_forbidden_commands`.
     Http,
@@ -49,6 +51,7 @@ pub(crate) fn split(line: &[u8]) -> (Verb, &[u8]) {
             [b'E', b'X', b'P', b'N'] => Verb::Expn,
             [b'H', b'E', b'L', b'P'] => Verb::Help,
             [b'A', b'U', b'T', b'H'] => Verb::Auth,
+            [b'L', b'H', b'L', b'O'] => Verb::Lhlo,
             [b'P', b'O', b'S', b'T'] => Verb::Http,
             _ => Verb::Unknown,
         },
@@ -110,6 +113,7 @@ mod tests {
         assert_eq!(split(b"MaIl FROM:<>"), (Verb::Mail, &b"FROM:<>"[..]));
         assert_eq!(split(b"StartTLS"), (Verb::StartTls, &b""[..]));
         assert_eq!(split(b"QUIT"), (Verb::Quit, &b""[..]));
+        assert_eq!(split(b"lhlo x"), (Verb::Lhlo, &b"x"[..]));
         assert_eq!(split(b"QUITX"), (Verb::Unknown, &b""[..]));
         assert_eq!(split(b"QUI"), (Verb::Unknown, &b""[..]));
         assert_eq!(split(b""), (Verb::Unknown, &b""[..]));

@@ -46,6 +46,18 @@ pub enum TlsPolicy {
     Required,
 }
 
+/// Which protocol the session speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// SMTP (RFC 5321). The default.
+    #[default]
+    Smtp,
+    /// LMTP (RFC 2033): `LHLO` instead of HELO/EHLO, and after the message one reply per
+    /// accepted recipient, in RCPT order (the application decides each).
+    Lmtp,
+}
+
 /// The timers of a session, after RFC 5321 section 4.5.3.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -152,6 +164,20 @@ pub struct Config {
     /// Check that the HELO/EHLO argument is a domain or address literal (RFC 5321 4.1.1.1) and
     /// answer `501 5.5.4` otherwise. Default false: many real clients send names with `_`.
     pub strict_hello: bool,
+    /// SMTP or LMTP.
+    pub protocol: Protocol,
+    /// SASL mechanisms offered by AUTH (RFC 4954), e.g. `PLAIN` and `LOGIN` (decoded by the
+    /// core) or names the application handles itself (e.g. `XOAUTH2`, see
+    /// [`Credentials::Other`](crate::Credentials::Other)). Empty (the default): no AUTH.
+    pub auth_mechanisms: Vec<Text>,
+    /// Offer and accept AUTH without TLS. Default false: passwords never cross the network in
+    /// clear text unless you say so.
+    pub allow_insecure_auth: bool,
+    /// MAIL needs a successful AUTH first (`530 5.7.0`, RFC 4954 section 6), as on a
+    /// submission server (port 587). Default false.
+    pub require_auth: bool,
+    /// The longest line of an AUTH exchange, CRLF included: 12288 octets (RFC 4954 section 4).
+    pub max_auth_line_length: usize,
     /// The service extensions.
     pub extensions: Extensions,
     /// The timers.
@@ -171,6 +197,11 @@ impl Default for Config {
             early_talkers: EarlyTalkers::default(),
             tls: TlsPolicy::default(),
             strict_hello: false,
+            protocol: Protocol::Smtp,
+            auth_mechanisms: Vec::new(),
+            allow_insecure_auth: false,
+            require_auth: false,
+            max_auth_line_length: 12288,
             extensions: Extensions::default(),
             timeouts: Timeouts::default(),
         }

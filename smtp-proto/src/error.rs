@@ -11,6 +11,9 @@ pub enum UsageError {
     /// `AcceptWith` needs a 2xx reply, `Reject` a 4xx or 5xx one.
     #[error("reply code {0} does not fit the decision (AcceptWith needs 2xx, Reject 4xx/5xx)")]
     ReplyClass(u16),
+    /// [`Decision::Challenge`](crate::Decision::Challenge) answers only an AUTH event.
+    #[error("a SASL challenge answers only an AUTH event")]
+    ChallengeOutsideAuth,
     /// [`handle_tls_established`](crate::Session::handle_tls_established) was called without a
     /// STARTTLS being accepted first.
     #[error("no STARTTLS is waiting for a TLS handshake")]

@@ -2,6 +2,7 @@
 //! ([`Decision`]), plus the timer values of [`Session::poll_timeout`](crate::Session::poll_timeout).
 
 use crate::address::{ForwardPath, ReversePath};
+use crate::auth::{Credentials, Secret};
 use crate::params::{MailParams, RcptParams};
 use crate::{Reply, Text};
 use bytes::Bytes;
@@ -39,6 +40,20 @@ pub enum Event {
         /// The ESMTP parameters.
         params: RcptParams,
     },
+    /// *Decide.* AUTH (RFC 4954): the client's credentials, decoded. Verify them: accept
+    /// (`235 2.7.0`) or reject (conventionally `535 5.7.8`); for a mechanism of your own you
+    /// may also answer [`Decision::Challenge`] to continue the SASL exchange.
+    Auth {
+        /// The mechanism, as configured.
+        mechanism: Text,
+        /// What the client sent.
+        credentials: Credentials,
+    },
+    /// *Decide.* The client's answer to a [`Decision::Challenge`], decoded from base64.
+    AuthResponse {
+        /// The response.
+        response: Secret,
+    },
     /// The message body starts: `354` has been queued (DATA), or the first BDAT chunk of the
     /// transaction was accepted.
     DataStart,
@@ -47,7 +62,9 @@ pub enum Event {
     DataChunk(Bytes),
     /// *Decide.* The whole body has arrived (`.` after DATA, or `BDAT n LAST`). Accepting
     /// means taking responsibility for the message (RFC 5321 6.1). Either way the transaction
-    /// is over.
+    /// is over. In LMTP mode, decide once per accepted recipient, in RCPT order (RFC 2033
+    /// section 4.2); [`Session::pending_decisions`](crate::Session::pending_decisions) counts
+    /// down.
     DataEnd {
         /// Body octets received (after dot-unstuffing).
         size: u64,
@@ -80,6 +97,8 @@ impl Event {
         matches!(
             self,
             Event::Hello { .. }
+                | Event::Auth { .. }
+                | Event::AuthResponse { .. }
                 | Event::MailFrom { .. }
                 | Event::RcptTo { .. }
                 | Event::DataEnd { .. }
@@ -134,6 +153,9 @@ pub enum Decision {
     AcceptWith(Reply),
     /// Refuse with this 4xx or 5xx reply. A `421` also closes the session (RFC 5321 3.8).
     Reject(Reply),
+    /// Only for [`Event::Auth`] and [`Event::AuthResponse`]: send this SASL challenge (`334`
+    /// and its base64) and report the client's answer as [`Event::AuthResponse`].
+    Challenge(Vec<u8>),
 }
 
 /// Which wait of RFC 5321 section 4.5.3.2 a timer stands for.

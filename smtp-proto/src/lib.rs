@@ -16,7 +16,8 @@
 //!   limits of 4.5.3.1; the timers of 4.5.3.2 ([`Timeout`]); transparency of 4.5.2.
 //! - Extensions: PIPELINING (RFC 2920), 8BITMIME (6152), SIZE (1870), ENHANCEDSTATUSCODES
 //!   (2034, codes of 3463), SMTPUTF8 (6531), CHUNKING and BINARYMIME (3030), STARTTLS (3207),
-//!   DSN parameters (3461), REQUIRETLS (8689), LIMITS (9422), the `AUTH=` MAIL parameter (4954).
+//!   DSN parameters (3461), REQUIRETLS (8689), LIMITS (9422), AUTH with SASL PLAIN and LOGIN
+//!   built in and other mechanisms by the application (4954), and LMTP as a mode (2033).
 //! - Defences: only `<CRLF>.<CRLF>` ends DATA, bare CR/LF rejected by default (SMTP smuggling,
 //!   CVE-2023-51764/51765/51766); input after STARTTLS discarded (CVE-2011-0411); BDAT chunks
 //!   always read as data; bounded command lines, messages, recipients, errors, and
@@ -61,6 +62,9 @@
 //!     if session.is_closed() {
 //!         return Ok(());
 //!     }
+//!     if !session.wants_read() {
+//!         continue; // more buffered commands to parse first
+//!     }
 //!     socket.set_read_timeout(session.poll_timeout().map(|t| t.after))?;
 //!     match socket.read(&mut buf) {
 //!         Ok(0) => session.handle_eof(),
@@ -76,11 +80,12 @@
 //!
 //! ## Out of scope
 //! Sockets, TLS handshakes, timers, storage and delivery belong to the adapter and the
-//! application. AUTH (SASL), LMTP and the PROXY protocol are planned as modes of this core.
+//! application. The PROXY protocol is planned as a sans-IO module beside the session.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod address;
+mod auth;
 mod command;
 mod config;
 mod data;
@@ -92,7 +97,10 @@ mod reply;
 mod session;
 mod text;
 
-pub use config::{BareLineEndings, Config, EarlyTalkers, Extensions, Timeouts, TlsPolicy};
+pub use auth::{Credentials, Secret};
+pub use config::{
+    BareLineEndings, Config, EarlyTalkers, Extensions, Protocol, Timeouts, TlsPolicy,
+};
 pub use error::UsageError;
 pub use event::{AbortReason, CloseReason, Decision, Event, Timeout, TimeoutKind};
 pub use reply::{EnhancedCode, InvalidReply, Reply};

@@ -1,8 +1,9 @@
 //! [`Session`]: the server side of one SMTP connection, as a state machine.
 
 use crate::address::{self, AddressError};
+use crate::auth::{self, Credentials, Mechanism, Secret};
 use crate::command::{self, Verb};
-use crate::config::{BareLineEndings, Config, EarlyTalkers, TlsPolicy};
+use crate::config::{BareLineEndings, Config, EarlyTalkers, Protocol, TlsPolicy};
 use crate::data::{DataDecoder, DataStep};
 use crate::event::{AbortReason, CloseReason, Decision, Event, Timeout, TimeoutKind};
 use crate::params::{self, BodyType, MailParams, ParamError};
@@ -44,7 +45,9 @@ use std::sync::Arc;
 ///    parsed, so step 1 must come first.
 /// 3. If [`is_closed`](Self::is_closed), close the connection. Otherwise, if
 ///    [`wants_read`](Self::wants_read), read with the [`poll_timeout`](Self::poll_timeout)
-///    deadline and feed the result to a B method; then go to 1.
+///    deadline and feed the result to a B method; then go to 1. If it does not want to read,
+///    go to 1 straight away: the replies of a long pipelined group were capped
+///    ([`Config::max_pending_output`]) and more buffered commands wait to be parsed.
 ///
 /// ```
 /// use smtp_proto::{Config, Decision, Event, Session};
@@ -72,6 +75,9 @@ use std::sync::Arc;
 ///     if session.is_closed() {
 ///         break;
 ///     }
+///     if !session.wants_read() {
+///         continue;
+///     }
 ///     match client.next() {
 ///         Some(input) => session.handle_input(input), // socket.read(..) with poll_timeout()
 ///         None => session.handle_eof(),
@@ -95,6 +101,8 @@ pub struct Session {
     hello: Option<bool>,
     tx: Option<Transaction>,
     tls: bool,
+    /// AUTH succeeded (RFC 4954: once per session).
+    authenticated: bool,
     errors: usize,
     /// `poll_event` stopped because it needs more input: replies may leave.
     blocked: bool,
@@ -125,6 +133,8 @@ enum State {
         last: bool,
         verdict: Result<(), Reply>,
     },
+    /// A `334` was sent; the next line is the client's SASL response (RFC 4954 section 4).
+    AuthResponse(AuthStep),
     /// STARTTLS accepted, waiting for the adapter's handshake.
     TlsHandoff,
     /// The last reply is queued; the session closes when it has been transmitted.
@@ -134,10 +144,34 @@ enum State {
 
 #[derive(Debug, Clone, Copy)]
 enum Pending {
-    Hello { esmtp: bool },
-    Mail { smtputf8: bool, body: BodyType },
+    Hello {
+        esmtp: bool,
+    },
+    Auth,
+    Mail {
+        smtputf8: bool,
+        body: BodyType,
+    },
     Rcpt,
-    DataEnd,
+    /// The end of data, with the number of replies still to give (one in SMTP; one per
+    /// accepted recipient in LMTP).
+    DataEnd {
+        replies: usize,
+    },
+}
+
+/// Where an AUTH exchange is (RFC 4954 section 4).
+#[derive(Debug)]
+enum AuthStep {
+    /// PLAIN without an initial response: the next line is the PLAIN message.
+    Plain,
+    /// LOGIN, waiting for the user name, then for the password.
+    LoginUser,
+    LoginPassword {
+        username: String,
+    },
+    /// A mechanism of the application's, after a `Decision::Challenge`.
+    Other,
 }
 
 #[derive(Debug)]
@@ -217,6 +251,28 @@ const BAD_RECIPIENT: Reply = Reply::fixed(501, E::c(5, 1, 3), "Bad recipient add
 const PATH_TOO_LONG: Reply = Reply::fixed(501, E::c(5, 5, 4), "Path too long");
 const LOCAL_TOO_LONG: Reply = Reply::fixed(501, E::c(5, 5, 4), "Local part too long");
 const DOMAIN_TOO_LONG: Reply = Reply::fixed(501, E::c(5, 5, 4), "Domain too long");
+const AUTH_OK: Reply = Reply::fixed(235, E::c(2, 7, 0), "Authentication successful");
+const AUTH_CANCELLED: Reply = Reply::fixed(501, E::c(5, 0, 0), "Authentication cancelled");
+const AUTH_BAD_BASE64: Reply = Reply::fixed(501, E::c(5, 5, 2), "Invalid base64 data");
+const AUTH_BAD_MESSAGE: Reply = Reply::fixed(501, E::c(5, 5, 2), "Malformed SASL message");
+const AUTH_LINE_TOO_LONG: Reply = Reply::fixed(
+    500,
+    E::c(5, 5, 6),
+    "Authentication exchange line is too long",
+);
+const AUTH_UNKNOWN: Reply = Reply::fixed(504, E::c(5, 5, 4), "Unrecognized authentication type");
+const AUTH_TWICE: Reply = Reply::fixed(503, E::c(5, 5, 1), "Already authenticated");
+const AUTH_IN_TX: Reply = Reply::fixed(
+    503,
+    E::c(5, 5, 1),
+    "AUTH not permitted during a mail transaction",
+);
+const AUTH_NEEDS_TLS: Reply = Reply::fixed(
+    538,
+    E::c(5, 7, 11),
+    "Encryption required for requested authentication mechanism",
+);
+const AUTH_REQUIRED: Reply = Reply::fixed(530, E::c(5, 7, 0), "Authentication required");
 const EARLY_TALKER: Reply = Reply::fixed(
     554,
     E::c(5, 5, 1),
@@ -239,6 +295,7 @@ impl Session {
             hello: None,
             tx: None,
             tls: false,
+            authenticated: false,
             errors: 0,
             blocked: true,
             flush: false,
@@ -278,15 +335,28 @@ impl Session {
 
     // ----- A. getters -----
 
-    /// Whether the caller should read more input now. `false` while an event waits for a
-    /// decision, while replies are queued beyond [`Config::max_pending_output`] (a client
-    /// that pipelines without reading its replies is not read further), during the STARTTLS
-    /// hand-off, and once closing.
+    /// Whether the caller should read more input now: the session has parsed all it can and
+    /// needs more bytes. `false` while complete commands are still buffered (call
+    /// [`poll_event`](Self::poll_event) again), while an event waits for a decision, while
+    /// replies are queued beyond [`Config::max_pending_output`] (a client that pipelines
+    /// without reading its replies is not read further), during the STARTTLS hand-off, once
+    /// closing, and during the greeting delay once a line's worth of early input is held.
     pub fn wants_read(&self) -> bool {
-        matches!(
-            self.state,
-            State::Greeting | State::Command | State::Refused | State::Data(_) | State::Bdat { .. }
-        ) && self.pending.is_none()
+        let readable = match self.state {
+            State::Greeting => self.recv.len() < self.config.max_line_length,
+            _ => self.blocked,
+        };
+        readable
+            && matches!(
+                self.state,
+                State::Greeting
+                    | State::Command
+                    | State::Refused
+                    | State::Data(_)
+                    | State::Bdat { .. }
+                    | State::AuthResponse(_)
+            )
+            && self.pending.is_none()
             && self.events.is_empty()
             && self.send.len() < self.config.max_pending_output
     }
@@ -301,6 +371,28 @@ impl Session {
     /// [`handle_input`](Self::handle_input).
     pub fn buffered(&self) -> usize {
         self.recv.len()
+    }
+
+    /// How many [`decide`](Self::decide) calls the session still expects for the current
+    /// event: 0 (nothing pending), 1, or in LMTP mode after the data, one per accepted
+    /// recipient not yet answered (RFC 2033 section 4.2).
+    pub fn pending_decisions(&self) -> usize {
+        match self.pending {
+            None => 0,
+            Some(Pending::DataEnd { replies }) => replies,
+            Some(_) => 1,
+        }
+    }
+
+    /// Whether the next input line is a SASL response (after a `334`): an adapter that logs
+    /// the protocol should mask it (it may carry a password).
+    pub fn expects_secret(&self) -> bool {
+        matches!(self.state, State::AuthResponse(_))
+    }
+
+    /// Whether AUTH has succeeded in this session.
+    pub fn authenticated(&self) -> bool {
+        self.authenticated
     }
 
     /// Whether the connection is under TLS (implicit, or after STARTTLS).
@@ -370,6 +462,7 @@ impl Session {
             return Err(UsageError::NotStartingTls);
         }
         self.tls = true;
+        self.authenticated = false;
         self.hello = None;
         self.tx = None;
         self.recv.clear();
@@ -392,22 +485,37 @@ impl Session {
             Decision::AcceptWith(r) if r.is_positive() => Some(r),
             Decision::Reject(r) if !r.is_positive() => {
                 self.pending = None;
-                if matches!(pending, Pending::DataEnd) {
-                    self.tx = None;
+                if let Pending::DataEnd { replies } = pending {
+                    self.data_end_replied(replies);
                 }
-                self.put(&r);
                 if r.code() == 421 {
+                    self.put(&r);
                     self.abort_data(AbortReason::Reset);
                     self.close(CloseReason::Rejected);
+                } else if matches!(pending, Pending::Auth) {
+                    // Failed logins count toward the error limit: no endless password guessing.
+                    self.error(&r);
+                } else {
+                    self.put(&r);
                 }
                 return Ok(());
             }
+            Decision::Challenge(challenge) if matches!(pending, Pending::Auth) => {
+                self.pending = None;
+                self.challenge(&challenge, AuthStep::Other);
+                return Ok(());
+            }
+            Decision::Challenge(_) => return Err(UsageError::ChallengeOutsideAuth),
             Decision::AcceptWith(r) | Decision::Reject(r) => {
                 return Err(UsageError::ReplyClass(r.code()))
             }
         };
         self.pending = None;
         match pending {
+            Pending::Auth => {
+                self.authenticated = true;
+                self.put(reply.as_ref().unwrap_or(&AUTH_OK));
+            }
             Pending::Hello { esmtp } => {
                 self.hello = Some(esmtp);
                 self.put_hello(esmtp, reply.as_ref());
@@ -430,12 +538,23 @@ impl Session {
                 }
                 self.put(reply.as_ref().unwrap_or(&RCPT_OK));
             }
-            Pending::DataEnd => {
-                self.tx = None;
+            Pending::DataEnd { replies } => {
+                self.data_end_replied(replies);
                 self.put(reply.as_ref().unwrap_or(&MESSAGE_OK));
             }
         }
         Ok(())
+    }
+
+    /// One of the end-of-data replies was given: the transaction ends with the last one.
+    fn data_end_replied(&mut self, replies: usize) {
+        if replies > 1 {
+            self.pending = Some(Pending::DataEnd {
+                replies: replies - 1,
+            });
+        } else {
+            self.tx = None;
+        }
     }
 
     // ----- D. outputs -----
@@ -451,9 +570,22 @@ impl Session {
                 return None;
             }
             match &mut self.state {
-                State::Command | State::Refused => match self.next_line() {
-                    Some(Ok(line)) => self.command(line),
-                    Some(Err(())) => self.error(&LINE_TOO_LONG),
+                State::Command | State::Refused => {
+                    match self.next_line(self.config.max_line_length) {
+                        Some(Ok(line)) => self.command(line),
+                        Some(Err(())) => self.error(&LINE_TOO_LONG),
+                        None => {
+                            self.blocked = true;
+                            return None;
+                        }
+                    }
+                }
+                State::AuthResponse(_) => match self.next_line(self.config.max_auth_line_length) {
+                    Some(Ok(line)) => self.auth_response(&line),
+                    Some(Err(())) => {
+                        self.state = State::Command;
+                        self.error(&AUTH_LINE_TOO_LONG);
+                    }
                     None => {
                         self.blocked = true;
                         return None;
@@ -523,7 +655,9 @@ impl Session {
         let t = &self.config.timeouts;
         let (kind, after) = match self.state {
             State::Greeting => (TimeoutKind::GreetingDelay, t.greeting_delay),
-            State::Command | State::Refused => (TimeoutKind::Command, t.command),
+            State::Command | State::Refused | State::AuthResponse(_) => {
+                (TimeoutKind::Command, t.command)
+            }
             State::Data(_) | State::Bdat { .. } => (TimeoutKind::DataBlock, t.data_block),
             State::TlsHandoff => (TimeoutKind::TlsHandshake, t.tls_handshake),
             State::Closing | State::Closed => return None,
@@ -536,8 +670,7 @@ impl Session {
     /// The next complete command line (with its LF), `Err` for an over-long one, `None` when
     /// no complete line is buffered. Never holds more than `max_line_length` octets of an
     /// incomplete line.
-    fn next_line(&mut self) -> Option<Result<Bytes, ()>> {
-        let max = self.config.max_line_length;
+    fn next_line(&mut self, max: usize) -> Option<Result<Bytes, ()>> {
         match memchr::memchr(b'\n', &self.recv[self.scanned..]) {
             Some(i) => {
                 let end = self.scanned + i + 1;
@@ -564,10 +697,7 @@ impl Session {
     }
 
     fn command(&mut self, line: Bytes) {
-        let mut len = line.len() - 1; // without LF
-        if line[..len].ends_with(b"\r") {
-            len -= 1;
-        }
+        let len = without_line_end(&line).len();
         let (verb, arg) = command::split(&line[..len]);
         let arg_start = len - arg.len();
         let args = line.slice(arg_start..len);
@@ -588,8 +718,14 @@ impl Session {
         {
             return self.error(&NEED_TLS);
         }
+        let lmtp = self.config.protocol == Protocol::Lmtp;
         match verb {
+            // RFC 2033 section 4.1: LMTP has LHLO instead of HELO and EHLO.
+            Verb::Helo | Verb::Ehlo if lmtp => self.error(&UNRECOGNIZED),
+            Verb::Lhlo if !lmtp => self.error(&UNRECOGNIZED),
+            Verb::Lhlo => self.hello_cmd(args, true),
             Verb::Helo | Verb::Ehlo => self.hello_cmd(args, verb == Verb::Ehlo),
+            Verb::Auth => self.auth(&args),
             Verb::Mail => self.mail(args),
             Verb::Rcpt => self.rcpt(args),
             Verb::Data => self.data(&args),
@@ -614,7 +750,7 @@ impl Session {
                 }
                 self.put(&VRFY);
             }
-            Verb::Expn | Verb::Auth => self.error(&NOT_IMPLEMENTED),
+            Verb::Expn => self.error(&NOT_IMPLEMENTED),
             Verb::Help => self.put(&HELP),
             Verb::StartTls => self.starttls(&args),
             Verb::Http => {
@@ -653,6 +789,9 @@ impl Session {
         }
         if self.tx.is_some() {
             return self.error(&NESTED_MAIL);
+        }
+        if self.config.require_auth && !self.authenticated {
+            return self.error(&AUTH_REQUIRED);
         }
         let src = args.slice(start..);
         let (from, used) = match address::parse_reverse_path(&src) {
@@ -824,6 +963,139 @@ impl Session {
         self.events.push_back(Event::StartTls { discarded });
     }
 
+    /// AUTH (RFC 4954 section 4): `AUTH mechanism [initial-response]`.
+    fn auth(&mut self, args: &[u8]) {
+        let mechanisms = &self.config.auth_mechanisms;
+        if mechanisms.is_empty() {
+            return self.error(&NOT_IMPLEMENTED);
+        }
+        let args = command::trim_end_sp(args);
+        let (name, initial) = match memchr::memchr(b' ', args) {
+            Some(i) => (&args[..i], Some(&args[i + 1..])),
+            None => (args, None),
+        };
+        if name.is_empty() {
+            return self.error(&SYNTAX);
+        }
+        if self.hello.is_none() {
+            return self.error(&HELLO_FIRST);
+        }
+        if self.authenticated {
+            return self.error(&AUTH_TWICE);
+        }
+        if self.tx.is_some() {
+            return self.error(&AUTH_IN_TX);
+        }
+        if !self.tls && !self.config.allow_insecure_auth {
+            return self.error(&AUTH_NEEDS_TLS);
+        }
+        let Some(mechanism) = mechanisms
+            .iter()
+            .find(|m| m.as_bytes().eq_ignore_ascii_case(name))
+            .cloned()
+        else {
+            return self.error(&AUTH_UNKNOWN);
+        };
+        // "=" is an empty initial response (RFC 4954 section 4).
+        let initial = match initial {
+            None => None,
+            Some(b"=") => Some(Vec::new()),
+            Some(b64) => match auth::decode_base64(b64) {
+                Some(bytes) => Some(bytes),
+                None => return self.error(&AUTH_BAD_BASE64),
+            },
+        };
+        match (Mechanism::of(&mechanism), initial) {
+            (Mechanism::Plain, Some(message)) => self.auth_plain(mechanism, &message),
+            (Mechanism::Plain, None) => self.challenge(b"", AuthStep::Plain),
+            (Mechanism::Login, Some(user)) => match String::from_utf8(user) {
+                Ok(username) => self.challenge(b"Password:", AuthStep::LoginPassword { username }),
+                Err(_) => self.error(&AUTH_BAD_MESSAGE),
+            },
+            (Mechanism::Login, None) => self.challenge(b"Username:", AuthStep::LoginUser),
+            (Mechanism::Other, initial) => {
+                self.pending = Some(Pending::Auth);
+                let credentials = Credentials::Other {
+                    initial_response: initial.map(Secret::new),
+                };
+                self.events.push_back(Event::Auth {
+                    mechanism,
+                    credentials,
+                });
+            }
+        }
+    }
+
+    fn auth_plain(&mut self, mechanism: Text, message: &[u8]) {
+        match auth::parse_plain(message) {
+            Some(credentials) => {
+                self.pending = Some(Pending::Auth);
+                self.events.push_back(Event::Auth {
+                    mechanism,
+                    credentials,
+                });
+            }
+            None => self.error(&AUTH_BAD_MESSAGE),
+        }
+    }
+
+    /// Sends `334 base64(challenge)` and waits for the client's response line.
+    fn challenge(&mut self, challenge: &[u8], step: AuthStep) {
+        let mut b64 = Vec::with_capacity(challenge.len().div_ceil(3) * 4);
+        auth::encode_base64(challenge, &mut b64);
+        put_code(&mut self.send, 334, b' ');
+        self.send.put_slice(&b64);
+        self.send.put_slice(b"\r\n");
+        self.flush = true;
+        self.state = State::AuthResponse(step);
+    }
+
+    /// The client's line after a `334` (RFC 4954 section 4).
+    fn auth_response(&mut self, line: &[u8]) {
+        let State::AuthResponse(step) = std::mem::replace(&mut self.state, State::Command) else {
+            return;
+        };
+        let line = without_line_end(line);
+        if line == b"*" {
+            return self.error(&AUTH_CANCELLED);
+        }
+        let Some(response) = auth::decode_base64(line) else {
+            return self.error(&AUTH_BAD_BASE64);
+        };
+        let mechanism = |name: &str| {
+            self.config
+                .auth_mechanisms
+                .iter()
+                .find(|m| m.eq_ignore_ascii_case(name))
+                .cloned()
+                .unwrap_or_else(|| Text::from(name.to_string()))
+        };
+        match step {
+            AuthStep::Plain => self.auth_plain(mechanism("PLAIN"), &response),
+            AuthStep::LoginUser => match String::from_utf8(response) {
+                Ok(username) => self.challenge(b"Password:", AuthStep::LoginPassword { username }),
+                Err(_) => self.error(&AUTH_BAD_MESSAGE),
+            },
+            AuthStep::LoginPassword { username } => {
+                let mechanism = mechanism("LOGIN");
+                self.pending = Some(Pending::Auth);
+                self.events.push_back(Event::Auth {
+                    mechanism,
+                    credentials: Credentials::Login {
+                        username,
+                        password: Secret::new(response),
+                    },
+                });
+            }
+            AuthStep::Other => {
+                self.pending = Some(Pending::Auth);
+                self.events.push_back(Event::AuthResponse {
+                    response: Secret::new(response),
+                });
+            }
+        }
+    }
+
     fn quit(&mut self) {
         self.reset_tx(AbortReason::Reset);
         self.put(&BYE);
@@ -880,7 +1152,8 @@ impl Session {
             }
             None => {
                 let size = tx.size;
-                self.pending = Some(Pending::DataEnd);
+                let replies = self.end_of_data_replies();
+                self.pending = Some(Pending::DataEnd { replies });
                 self.events.push_back(Event::DataEnd { size });
             }
         }
@@ -918,7 +1191,8 @@ impl Session {
             Err(reply) => self.error(&reply),
             Ok(()) if last => {
                 let size = self.tx.as_ref().map_or(0, |tx| tx.size);
-                self.pending = Some(Pending::DataEnd);
+                let replies = self.end_of_data_replies();
+                self.pending = Some(Pending::DataEnd { replies });
                 self.events.push_back(Event::DataEnd { size });
             }
             Ok(()) => {
@@ -936,7 +1210,7 @@ impl Session {
     /// `DataAborted`, and drops the transaction.
     fn abort_data(&mut self, reason: AbortReason) {
         if let Some(tx) = self.tx.take() {
-            if tx.data_started && !matches!(self.pending, Some(Pending::DataEnd)) {
+            if tx.data_started && !matches!(self.pending, Some(Pending::DataEnd { .. })) {
                 self.events.push_back(Event::DataAborted { reason });
             }
         }
@@ -951,6 +1225,14 @@ impl Session {
     }
 
     // ----- internals: replies -----
+
+    /// How many end-of-data replies are due: one, or one per accepted recipient in LMTP.
+    fn end_of_data_replies(&self) -> usize {
+        match self.config.protocol {
+            Protocol::Lmtp => self.tx.as_ref().map_or(1, |tx| tx.recipients.max(1)),
+            _ => 1,
+        }
+    }
 
     fn limit(&self) -> Option<u64> {
         Some(self.config.max_message_size).filter(|&m| m > 0)
@@ -994,6 +1276,9 @@ impl Session {
     }
 
     fn close(&mut self, reason: CloseReason) {
+        // A body in progress (between BDAT chunks) ends here too: the application must hear
+        // `DataAborted` before `Closed`.
+        self.abort_data(AbortReason::ConnectionClosed);
         self.flush = true;
         self.state = State::Closing;
         self.events.push_back(Event::Closed(reason));
@@ -1001,7 +1286,11 @@ impl Session {
 
     fn greet(&mut self) {
         self.state = State::Command;
-        self.put_host_line(220, b' ', "ESMTP ready");
+        let text = match self.config.protocol {
+            Protocol::Lmtp => "LMTP ready",
+            _ => "ESMTP ready",
+        };
+        self.put_host_line(220, b' ', text);
     }
 
     /// `code host text`, with the enhanced code when enabled.
@@ -1090,6 +1379,16 @@ impl Session {
         line(out, ext.limits, format_args!("LIMITS RCPTMAX={max_rcpt}"));
         line(out, ext.requiretls && self.tls, format_args!("REQUIRETLS"));
         line(out, starttls, format_args!("STARTTLS"));
+        let mechanisms = &self.config.auth_mechanisms;
+        if !mechanisms.is_empty() && (self.tls || self.config.allow_insecure_auth) {
+            last = out.len() + 3;
+            out.put_slice(b"250-AUTH");
+            for m in mechanisms {
+                out.put_u8(b' ');
+                out.put_slice(m.as_bytes());
+            }
+            out.put_slice(b"\r\n");
+        }
         // SIZE is always there, so `last` points at the final line's separator.
         out[last] = b' ';
     }
@@ -1105,6 +1404,12 @@ fn first_bare_line_ending(chunk: &[u8]) -> Option<usize> {
         b'\r' => chunk.get(i + 1) != Some(&b'\n'),
         _ => i == 0 || chunk[i - 1] != b'\r',
     })
+}
+
+/// A line without its LF and the CR before it, if any.
+fn without_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 fn leading_spaces(s: &[u8]) -> usize {

@@ -248,3 +248,367 @@ fn fixture_details() {
         "octets kept in their charset"
     );
 }
+
+// ---- Malformed input: a warning, and parsing goes on ----
+
+fn mixed(boundary: &str, parts: &[&str], close: bool) -> Vec<u8> {
+    let mut m = format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n");
+    for p in parts {
+        m.push_str(&format!("--{boundary}\r\n{p}\r\n"));
+    }
+    if close {
+        m.push_str(&format!("--{boundary}--\r\n"));
+    }
+    m.into_bytes()
+}
+
+#[test]
+fn a_boundary_split_at_every_point_is_found() {
+    let input = mixed(
+        "b0undary",
+        &[
+            "Content-Type: text/plain\r\n\r\nfirst\r\n--b0undaryX is not a delimiter\r\n-- b0undary neither",
+            "\r\nsecond, no headers",
+        ],
+        true,
+    );
+    let whole = parse(&input);
+    assert_eq!(whole.entities.len(), 3);
+    assert_eq!(
+        whole.entities[1].body,
+        b"first\r\n--b0undaryX is not a delimiter\r\n-- b0undary neither"
+    );
+    assert_eq!(whole.entities[2].body, b"second, no headers");
+    for k in 0..=input.len() {
+        let mut p = Parser::new(MimeConfig::default());
+        let mut bodies = Vec::new();
+        for piece in [&input[..k], &input[k..]] {
+            p.feed(piece);
+            while let Some(e) = p.poll_event() {
+                if let MimeEvent::Body(b) = e {
+                    bodies.extend_from_slice(&b);
+                }
+            }
+        }
+        p.finish();
+        while let Some(e) = p.poll_event() {
+            if let MimeEvent::Body(b) = e {
+                bodies.extend_from_slice(&b);
+            }
+        }
+        let want: Vec<u8> = [&whole.entities[1].body[..], &whole.entities[2].body[..]].concat();
+        assert_eq!(bodies, want, "split at {k}");
+    }
+}
+
+#[test]
+fn delimiter_forms() {
+    // Transport padding after the boundary, a bare-LF line end, and a close delimiter at the
+    // very end of the input without a line break are all delimiters (RFC 2046 5.1.1).
+    let input =
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b \t\r\n\r\none\r\n--b\n\ntwo\n--b--";
+    let p = parse_all_ways(input);
+    let bodies: Vec<&[u8]> = p.entities[1..].iter().map(|e| &e.body[..]).collect();
+    assert_eq!(bodies, [&b"one"[..], b"two"]);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    // The preamble may be empty and the first delimiter come right after the header block.
+    let p = parse_all_ways(
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
+    );
+    assert_eq!(p.entities[1].body, b"x");
+}
+
+#[test]
+fn missing_close_delimiter() {
+    let p = parse_all_ways(&mixed("b", &["\r\none", "\r\ntwo"], false));
+    assert_eq!(p.entities.len(), 3);
+    assert_eq!(p.entities[2].body, b"two\r\n");
+    assert_eq!(p.warning_kinds(), [WarningKind::MissingCloseDelimiter]);
+    assert_eq!(p.warnings[0].part, 0);
+}
+
+#[test]
+fn multipart_without_any_delimiter() {
+    let p = parse_all_ways(b"Content-Type: multipart/mixed; boundary=b\r\n\r\njust text\r\n");
+    assert_eq!(p.entities.len(), 1);
+    assert_eq!(
+        p.warning_kinds(),
+        [WarningKind::Preamble { octets: 11 }, WarningKind::NoParts]
+    );
+}
+
+#[test]
+fn an_outer_delimiter_ends_an_unclosed_inner_multipart() {
+    let inner = "Content-Type: multipart/alternative; boundary=inner\r\n\r\n--inner\r\n\r\nin\r\n";
+    let p = parse_all_ways(&mixed("outer", &[inner, "\r\nafter"], true));
+    let types: Vec<(usize, &str)> = p
+        .entities
+        .iter()
+        .map(|e| (e.depth, e.mime_type.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            (0, "multipart/mixed"),
+            (1, "multipart/alternative"),
+            (2, "text/plain"),
+            (1, "text/plain")
+        ]
+    );
+    assert_eq!(p.entities[2].body, b"in\r\n");
+    assert_eq!(p.entities[3].body, b"after");
+    assert_eq!(p.warning_kinds(), [WarningKind::MissingCloseDelimiter]);
+    assert_eq!(p.warnings[0].part, 1);
+}
+
+#[test]
+fn bad_base64_is_skipped_and_reported() {
+    let part = "Content-Transfer-Encoding: base64\r\n\r\nAAEC!!AwQF\r\nBg";
+    let p = parse_all_ways(&mixed("b", &[part], true));
+    assert_eq!(p.entities[1].body, [0, 1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        p.warning_kinds(),
+        [WarningKind::InvalidBase64 { errors: 3 }],
+        "two junk octets and the missing padding"
+    );
+    assert_eq!(p.warnings[0].part, 1);
+}
+
+#[test]
+fn quoted_printable_is_decoded_and_bad_escapes_reported() {
+    let part = "Content-Transfer-Encoding: Quoted-Printable\r\n\r\nsoft=\r\nbreak, =E2=82=AC, bad =ZZ,  \r\nend";
+    let p = parse_all_ways(&mixed("b", &[part], true));
+    assert_eq!(
+        p.entities[1].body,
+        "softbreak, €, bad =ZZ,\r\nend".as_bytes()
+    );
+    assert_eq!(
+        p.warning_kinds(),
+        [WarningKind::InvalidQuotedPrintable { errors: 1 }]
+    );
+}
+
+#[test]
+fn junk_preamble_and_epilogue_are_reported_whitespace_is_not() {
+    let mut input = b"Content-Type: multipart/mixed; boundary=b\r\n\r\nJUNK\r\n--b\r\n\r\nx\r\n--b--\r\nmore junk\r\n".to_vec();
+    let p = parse_all_ways(&input);
+    assert_eq!(
+        p.warning_kinds(),
+        [
+            WarningKind::Preamble { octets: 4 },
+            WarningKind::Epilogue { octets: 11 }
+        ]
+    );
+    input = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n  \r\n--b\r\n\r\nx\r\n--b--\r\n\r\n"
+        .to_vec();
+    assert!(parse_all_ways(&input).warnings.is_empty());
+}
+
+#[test]
+fn header_line_without_colon_starts_the_body() {
+    let p = parse_all_ways(b"Subject: x\r\nthis is no header\r\nbody\r\n");
+    assert_eq!(p.entities[0].body, b"this is no header\r\nbody\r\n");
+    assert_eq!(p.warning_kinds(), [WarningKind::HeaderWithoutColon]);
+    // A continuation line with no field before it is dropped.
+    let p = parse_all_ways(b" orphan\r\nSubject: x\r\n\r\nbody");
+    assert_eq!(p.entities[0].body, b"body");
+    assert_eq!(p.warning_kinds(), [WarningKind::HeaderWithoutColon]);
+    // An mbox "From " line before the message is not part of it.
+    let p = parse_all_ways(b"From a@b Thu Jan  1 00:00:00 1970\r\nSubject: x\r\n\r\nbody");
+    assert_eq!(p.entities[0].body, b"body");
+}
+
+#[test]
+fn unknown_and_misplaced_transfer_encodings() {
+    let p = parse_all_ways(b"Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 f\r\n");
+    assert_eq!(p.entities[0].body, b"begin 644 f\r\n");
+    assert_eq!(
+        p.warning_kinds(),
+        [WarningKind::UnknownTransferEncoding("x-uuencode".into())]
+    );
+    // RFC 2045 6.4: a composite type must not be encoded; it is read as an opaque leaf.
+    let p = parse_all_ways(b"Content-Type: multipart/mixed; boundary=b\r\nContent-Transfer-Encoding: base64\r\n\r\nLS1i\r\n");
+    assert_eq!(p.entities.len(), 1);
+    assert_eq!(p.entities[0].kind, PartKind::Leaf);
+    assert_eq!(p.entities[0].body, b"--b");
+    assert_eq!(p.warning_kinds(), [WarningKind::EncodedComposite]);
+}
+
+#[test]
+fn invalid_content_type_and_boundary() {
+    let p = parse_all_ways(b"Content-Type: nonsense\r\n\r\nx");
+    assert_eq!(p.entities[0].mime_type, "text/plain");
+    assert_eq!(p.warning_kinds(), [WarningKind::InvalidContentType]);
+    let p = parse_all_ways(b"Content-Type: multipart/mixed\r\n\r\n--x\r\n");
+    assert_eq!(p.entities[0].kind, PartKind::Leaf);
+    assert_eq!(p.entities[0].body, b"--x\r\n");
+    assert_eq!(p.warning_kinds(), [WarningKind::InvalidBoundary]);
+    let long = "b".repeat(300);
+    let p = parse(&mixed(&long, &["\r\nx"], true));
+    assert_eq!(p.warning_kinds(), [WarningKind::InvalidBoundary]);
+}
+
+#[test]
+fn message_rfc822_is_walked_and_digest_parts_default_to_it() {
+    let input = b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: inner\r\nContent-Type: text/plain\r\n\r\nhello\r\n--d\r\nContent-Type: text/plain\r\n\r\nplain\r\n--d--\r\n";
+    let p = parse_all_ways(input);
+    let shape: Vec<(usize, &str, PartKind)> = p
+        .entities
+        .iter()
+        .map(|e| (e.depth, e.mime_type.as_str(), e.kind))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (0, "multipart/digest", PartKind::Multipart),
+            (1, "message/rfc822", PartKind::Message),
+            (2, "text/plain", PartKind::Leaf),
+            (1, "text/plain", PartKind::Leaf)
+        ]
+    );
+    assert_eq!(p.entities[2].body, b"hello");
+    let end = p.entities[1].end.unwrap();
+    assert_eq!(end.decoded_size, 5);
+    assert_eq!(
+        end.raw_size,
+        b"Subject: inner\r\nContent-Type: text/plain\r\n\r\nhello".len() as u64
+    );
+}
+
+#[test]
+fn limits_depth_parts_header_block_and_line() {
+    // Depth: the multipart at the limit is read as a leaf.
+    let mut config = MimeConfig::default();
+    config.max_depth = 1;
+    let inner =
+        "Content-Type: multipart/mixed; boundary=inner\r\n\r\n--inner\r\n\r\nx\r\n--inner--";
+    let p = parse_with(config, &mixed("outer", &[inner], true), 5);
+    assert_eq!(p.entities.len(), 2);
+    assert_eq!(p.entities[1].kind, PartKind::Leaf);
+    assert_eq!(p.entities[1].body, b"--inner\r\n\r\nx\r\n--inner--");
+    assert_eq!(p.warning_kinds(), [WarningKind::TooDeep]);
+
+    // Parts: the message and two parts, the third part skipped.
+    let mut config = MimeConfig::default();
+    config.max_parts = 3;
+    let p = parse_with(config, &mixed("b", &["\r\n1", "\r\n2", "\r\n3"], true), 4);
+    assert_eq!(p.entities.len(), 3);
+    assert_eq!(p.warning_kinds(), [WarningKind::TooManyParts]);
+
+    // Header block: later fields are dropped, the body is intact.
+    let mut config = MimeConfig::default();
+    config.max_header_block = 30;
+    let p = parse_with(
+        config,
+        b"A: 0123456789\r\nB: 0123456789\r\nC: 0123456789\r\n\r\nbody",
+        3,
+    );
+    assert_eq!(p.entities[0].body, b"body");
+    assert_eq!(p.warning_kinds(), [WarningKind::HeaderBlockTooLarge]);
+
+    // Header line: dropped, whether it arrives whole or in pieces.
+    let mut config = MimeConfig::default();
+    config.max_header_line = 100;
+    let long = format!("X-Long: {}\r\nSubject: kept\r\n\r\nbody", "y".repeat(500));
+    for piece in [1, 10, 1000] {
+        let mut parser = Parser::new(config.clone());
+        let mut kinds = Vec::new();
+        let mut subject = None;
+        let mut max_buffered = 0;
+        for c in long.as_bytes().chunks(piece) {
+            parser.feed(c);
+            while let Some(e) = parser.poll_event() {
+                match e {
+                    MimeEvent::Warning(w) => kinds.push(w.kind),
+                    MimeEvent::PartStart(info) => {
+                        subject = info.header("subject").map(|f| f.unfolded().into_owned())
+                    }
+                    _ => {}
+                }
+            }
+            max_buffered = max_buffered.max(parser.buffered());
+        }
+        parser.finish();
+        while parser.poll_event().is_some() {}
+        assert_eq!(kinds, [WarningKind::HeaderLineTooLong], "piece {piece}");
+        assert_eq!(subject.as_deref(), Some("kept"));
+        if piece < 1000 {
+            assert!(max_buffered <= 110, "held {max_buffered}");
+        }
+    }
+}
+
+#[test]
+fn a_large_attachment_streams_in_constant_memory() {
+    // 8 MiB of binary data, base64-encoded in 76-character lines, fed in 64 KiB reads.
+    let data: Vec<u8> = (0..8usize << 20).map(|i| (i * 7 + 3) as u8).collect();
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = Vec::with_capacity(data.len() / 3 * 4 + data.len() / 57 * 2 + 8);
+    for (i, c) in data.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            b64.extend_from_slice(b"\r\n");
+        }
+        let v = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for k in 0..4 {
+            b64.push(if k <= c.len() {
+                alphabet[(v >> (18 - 6 * k)) as usize & 63]
+            } else {
+                b'='
+            });
+        }
+    }
+    let mut input = mixed("big", &["\r\nsee attachment"], false);
+    input.extend_from_slice(b"--big\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+    input.extend_from_slice(&b64);
+    input.extend_from_slice(b"\r\n--big--\r\n");
+
+    let mut parser = Parser::new(MimeConfig::default());
+    let mut decoded_len = 0usize;
+    let mut hash: u64 = 0xcbf29ce484222325;
+    let mut max_buffered = 0;
+    for chunk in input.chunks(64 * 1024) {
+        parser.feed(chunk);
+        while let Some(e) = parser.poll_event() {
+            if let MimeEvent::Body(b) = e {
+                decoded_len += b.len();
+                for &x in b.iter() {
+                    hash ^= u64::from(x);
+                    hash = hash.wrapping_mul(0x100000001b3);
+                }
+            }
+        }
+        max_buffered = max_buffered.max(parser.buffered());
+    }
+    parser.finish();
+    while parser.poll_event().is_some() {}
+    assert_eq!(decoded_len, data.len() + b"see attachment".len());
+    let mut want: u64 = 0xcbf29ce484222325;
+    for &x in b"see attachment".iter().chain(data.iter()) {
+        want ^= u64::from(x);
+        want = want.wrapping_mul(0x100000001b3);
+    }
+    assert_eq!(hash, want);
+    assert!(
+        max_buffered < 16,
+        "held back {max_buffered} octets between reads"
+    );
+}
+
+#[test]
+fn empty_and_header_only_messages() {
+    let p = parse_all_ways(b"");
+    assert_eq!(p.entities.len(), 1);
+    assert!(p.entities[0].body.is_empty());
+    let p = parse_all_ways(b"Subject: no body\r\n");
+    assert_eq!(p.entities.len(), 1);
+    assert!(p.entities[0].body.is_empty());
+    assert!(p.warnings.is_empty());
+    // A part cut off inside its header block still starts and ends.
+    let p = parse_all_ways(
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html",
+    );
+    assert_eq!(p.entities[1].mime_type, "text/html");
+    assert_eq!(p.warning_kinds(), [WarningKind::MissingCloseDelimiter]);
+}

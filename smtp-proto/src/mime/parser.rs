@@ -164,6 +164,8 @@ struct HeaderState {
     scanned: usize,
     /// Dropping the rest of an over-long line.
     discarding: bool,
+    /// Dropping the continuation lines of a field that outgrew the header block.
+    dropping_field: bool,
     /// The children of a multipart/digest default to message/rfc822.
     in_digest: bool,
     warned_block: bool,
@@ -287,6 +289,7 @@ impl Parser {
         let ls = hs.open;
         let from = hs.scanned.max(ls);
         let discarding = hs.discarding;
+        let dropping_field = hs.dropping_field;
         let first_line = hs.first_line;
         let found = self
             .buf
@@ -306,20 +309,26 @@ impl Parser {
             }
             None => {
                 let len = self.buf.len();
-                if len - ls > self.cfg.max_header_line {
-                    self.close_field();
+                if discarding {
+                    // Still inside an over-long line: drop what came of it.
                     self.advance(len);
-                    if let State::Headers(hs) = &mut self.state {
-                        hs.discarding = true;
-                        hs.scanned = 0;
-                    }
-                    if !discarding {
-                        self.warn(WarningKind::HeaderLineTooLong);
-                    }
-                } else if let State::Headers(hs) = &mut self.state {
-                    hs.scanned = len;
+                    return false;
                 }
-                return discarding || len - ls > self.cfg.max_header_line;
+                if len - ls <= self.cfg.max_header_line {
+                    if let State::Headers(hs) = &mut self.state {
+                        hs.scanned = len;
+                    }
+                    return false;
+                }
+                self.close_field();
+                let rest = self.buf.len();
+                self.advance(rest);
+                if let State::Headers(hs) = &mut self.state {
+                    hs.discarding = true;
+                    hs.scanned = 0;
+                }
+                self.warn(WarningKind::HeaderLineTooLong);
+                return true;
             }
         };
         if let State::Headers(hs) = &mut self.state {
@@ -345,16 +354,29 @@ impl Parser {
             return true;
         }
         if matches!(line.first(), Some(b' ' | b'\t')) {
-            if ls > 0 {
+            if ls > 0 && le > self.cfg.max_header_block {
+                // The open field alone outgrows the header block: drop it whole.
+                self.advance(le);
+                self.block_too_large();
+                if let State::Headers(hs) = &mut self.state {
+                    hs.open = 0;
+                    hs.dropping_field = true;
+                }
+            } else if ls > 0 {
                 // A continuation line of the open field.
                 if let State::Headers(hs) = &mut self.state {
                     hs.open = le;
                 }
             } else {
                 self.advance(le);
-                self.warn(WarningKind::HeaderWithoutColon);
+                if !dropping_field {
+                    self.warn(WarningKind::HeaderWithoutColon);
+                }
             }
             return true;
+        }
+        if let State::Headers(hs) = &mut self.state {
+            hs.dropping_field = false;
         }
         let is_delim = !self.bounds.is_empty()
             && line.starts_with(b"--")
@@ -400,14 +422,21 @@ impl Parser {
             return;
         };
         if hs.size + raw.len() > self.cfg.max_header_block {
-            if !std::mem::replace(&mut hs.warned_block, true) {
-                self.warn(WarningKind::HeaderBlockTooLarge);
-            }
+            self.block_too_large();
             return;
         }
         hs.size += raw.len();
         if let Some(field) = HeaderField::parse(raw) {
             hs.fields.push(field);
+        }
+    }
+
+    /// Warns, once per header block, that fields are being dropped.
+    fn block_too_large(&mut self) {
+        if let State::Headers(hs) = &mut self.state {
+            if !std::mem::replace(&mut hs.warned_block, true) {
+                self.warn(WarningKind::HeaderBlockTooLarge);
+            }
         }
     }
 

@@ -59,9 +59,13 @@ impl Harness {
     pub fn drive(&mut self) {
         for _ in 0..1_000_000 {
             while let Some(event) = self.session.poll_event() {
-                if event.needs_decision() {
+                // LMTP asks for one decision per recipient after the data.
+                while event.needs_decision() && self.session.pending_decisions() > 0 {
                     let d = (self.policy)(&event);
                     self.session.decide(d).expect("decision accepted");
+                    if matches!(self.session.poll_timeout(), None) {
+                        break; // a 421 closed the session
+                    }
                 }
                 self.events.push(event);
             }
