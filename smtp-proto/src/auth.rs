@@ -102,7 +102,7 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// Strict base64 (RFC 4648 section 4, as RFC 4954 section 4 requires): a multiple of four
 /// characters, padding only at the end, no whitespace. `None` on anything else.
 pub(crate) fn decode_base64(input: &[u8]) -> Option<Vec<u8>> {
-    if input.len() % 4 != 0 {
+    if !input.len().is_multiple_of(4) {
         return None;
     }
     let value = |c: u8| ALPHABET.iter().position(|&a| a == c).map(|v| v as u32);
