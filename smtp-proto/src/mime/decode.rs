@@ -49,13 +49,14 @@ impl Base64Decoder {
         let mut i = 0;
         while i < input.len() {
             if self.n == 0 && !self.padded {
-                // The hot path: whole quanta, four table look-ups and three octets at a time.
-                while let Some(q) = input.get(i..i + 4) {
+                // The hot path: whole quanta, four table look-ups and three octets at a time
+                // (`out` was reserved for all of them above).
+                for q in input.get(i..).unwrap_or_default().chunks_exact(4) {
                     let (a, b, c, d) = (
-                        B64[q[0] as usize],
-                        B64[q[1] as usize],
-                        B64[q[2] as usize],
-                        B64[q[3] as usize],
+                        B64[usize::from(q[0])],
+                        B64[usize::from(q[1])],
+                        B64[usize::from(q[2])],
+                        B64[usize::from(q[3])],
                     );
                     if (a | b | c | d) & 0xC0 != 0 {
                         break;
