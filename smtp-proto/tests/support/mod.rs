@@ -63,7 +63,7 @@ impl Harness {
                 while event.needs_decision() && self.session.pending_decisions() > 0 {
                     let d = (self.policy)(&event);
                     self.session.decide(d).expect("decision accepted");
-                    if matches!(self.session.poll_timeout(), None) {
+                    if self.session.poll_timeout().is_none() {
                         break; // a 421 closed the session
                     }
                 }
