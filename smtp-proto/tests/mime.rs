@@ -409,6 +409,11 @@ fn header_line_without_colon_starts_the_body() {
     let p = parse_all_ways(b"Subject: x\r\nthis is no header\r\nbody\r\n");
     assert_eq!(p.entities[0].body, b"this is no header\r\nbody\r\n");
     assert_eq!(p.warning_kinds(), [WarningKind::HeaderWithoutColon]);
+    // Reported against the part whose header block it is in.
+    let p = parse_all_ways(&mixed("b", &["Content-Type: text/plain\r\nnot a field\r\nbody"], true));
+    assert_eq!(p.entities[1].body, b"not a field\r\nbody");
+    assert_eq!(p.warning_kinds(), [WarningKind::HeaderWithoutColon]);
+    assert_eq!(p.warnings[0].part, 1);
     // A continuation line with no field before it is dropped.
     let p = parse_all_ways(b" orphan\r\nSubject: x\r\n\r\nbody");
     assert_eq!(p.entities[0].body, b"body");

@@ -266,7 +266,11 @@ impl Parser {
     }
 
     fn warn(&mut self, kind: WarningKind) {
-        let part = self.frames.last().map_or(self.parts, |f| f.index);
+        // In a header block, the part being read is the next one; elsewhere the innermost.
+        let part = match (&self.state, self.frames.last()) {
+            (State::Headers(_), _) | (_, None) => self.parts,
+            (_, Some(f)) => f.index,
+        };
         self.events.push_back(MimeEvent::Warning(MimeWarning {
             kind,
             part,
