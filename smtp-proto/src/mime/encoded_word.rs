@@ -3,6 +3,9 @@
 use super::charset;
 use std::borrow::Cow;
 
+/// The longest encoded-word looked for, in octets after the `=?`.
+const MAX_WORD: usize = 1024;
+
 /// Decodes the RFC 2047 encoded-words in `text` (an unfolded header value).
 ///
 /// - Both encodings of RFC 2047 section 4: `B` (base64) and `Q` (4.2: `_` is a space, `=XX`
@@ -76,6 +79,14 @@ fn flush(out: &mut String, pending: &mut Option<(String, Vec<u8>)>) {
 /// known charset.
 fn parse_word(s: &str) -> Option<(String, Vec<u8>, usize)> {
     let body = s.strip_prefix("=?")?;
+    // RFC 2047 section 2 caps an encoded-word at 75 characters; mailers overrun that, so
+    // allow more, but bound the search so a field full of "=?" stays linear to decode.
+    let body = body.get(..MAX_WORD.min(body.len())).or_else(|| {
+        let end = (0..=MAX_WORD.min(body.len()))
+            .rev()
+            .find(|&i| body.is_char_boundary(i))?;
+        body.get(..end)
+    })?;
     let q1 = body.find('?')?;
     let cs_lang = &body[..q1];
     let cs = cs_lang.split('*').next().unwrap_or_default();
@@ -164,5 +175,13 @@ mod tests {
         assert_eq!(d("a =? b"), "a =? b");
         assert_eq!(d("=?"), "=?");
         assert_eq!(d("=?é?Q?x?= =?utf-8?Q?=E"), "=?é?Q?x?= =?utf-8?Q?=E");
+        // Too long to be an encoded-word (and a multi-byte character at the cut).
+        let long = format!("=?utf-8?Q?{}é?=", "a".repeat(1015));
+        assert_eq!(d(&long), long);
+        let ok = format!("=?utf-8?Q?{}?=", "a".repeat(1000));
+        assert_eq!(d(&ok), "a".repeat(1000));
+        // Many starts without an end stay linear (and undecoded).
+        let many = "=?x?B? ".repeat(10_000);
+        assert_eq!(d(&many), many);
     }
 }

@@ -428,6 +428,9 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// The most parameters read from one field; later ones are ignored.
+const MAX_PARAMS: usize = 256;
+
 /// One `attribute=value` as written, before RFC 2231 joining.
 struct RawParam {
     name: String,
@@ -440,7 +443,9 @@ struct RawParam {
 /// extended values (section 4).
 fn parse_params(p: &mut Lexer<'_>) -> Vec<Param> {
     let mut raw: Vec<RawParam> = Vec::new();
-    loop {
+    // Joining continuations is quadratic in the number of parameters: bound it (a real
+    // field has a handful; 256 sections hold a file name of 20 000 characters).
+    while raw.len() < MAX_PARAMS {
         p.cfws();
         match p.peek() {
             None => break,
@@ -612,6 +617,15 @@ mod tests {
         let f = HeaderField::parse(Bytes::from_static(b":")).unwrap();
         assert_eq!(f.name(), "");
         assert_eq!(f.raw_value(), "");
+    }
+
+    #[test]
+    fn parameters_are_bounded() {
+        let many: String = (0..20_000).map(|i| format!("; p{i}=v")).collect();
+        let ct = ContentType::parse(&format!("text/plain{many}"));
+        assert_eq!(ct.params().len(), MAX_PARAMS);
+        assert_eq!(ct.param("p0"), Some("v"));
+        assert_eq!(ct.param("p256"), None);
     }
 
     #[test]
