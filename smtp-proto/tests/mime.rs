@@ -410,7 +410,11 @@ fn header_line_without_colon_starts_the_body() {
     assert_eq!(p.entities[0].body, b"this is no header\r\nbody\r\n");
     assert_eq!(p.warning_kinds(), [WarningKind::HeaderWithoutColon]);
     // Reported against the part whose header block it is in.
-    let p = parse_all_ways(&mixed("b", &["Content-Type: text/plain\r\nnot a field\r\nbody"], true));
+    let p = parse_all_ways(&mixed(
+        "b",
+        &["Content-Type: text/plain\r\nnot a field\r\nbody"],
+        true,
+    ));
     assert_eq!(p.entities[1].body, b"not a field\r\nbody");
     assert_eq!(p.warning_kinds(), [WarningKind::HeaderWithoutColon]);
     assert_eq!(p.warnings[0].part, 1);
@@ -616,4 +620,90 @@ fn empty_and_header_only_messages() {
     );
     assert_eq!(p.entities[1].mime_type, "text/html");
     assert_eq!(p.warning_kinds(), [WarningKind::MissingCloseDelimiter]);
+}
+
+/// How an adapter wires the two machines: the session's DataChunk bytes go into a parser
+/// created at DataStart; at DataEnd the parser is finished and the handler has both the raw
+/// body and the MIME events (with the top-level header validation) before it decides.
+#[test]
+fn session_data_chunks_feed_the_parser() {
+    use smtp_proto::mime::validate_headers;
+    use smtp_proto::{Config, Decision, Event, Session};
+    use std::sync::Arc;
+
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mime");
+    let message = std::fs::read(format!("{dir}/lettre-attachments.eml")).unwrap();
+    // Dot-stuff the message for DATA (RFC 5321 4.5.2).
+    let mut wire =
+        b"EHLO c.example\r\nMAIL FROM:<a@c.example>\r\nRCPT TO:<b@mx.example>\r\nDATA\r\n".to_vec();
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            wire.push(b'.');
+        }
+        wire.extend_from_slice(line);
+    }
+    wire.extend_from_slice(b".\r\nQUIT\r\n");
+
+    let mut session = Session::new(Arc::new(Config::new("mx.example")));
+    let mut parser: Option<Parser> = None;
+    let (mut raw, mut types, mut violations, mut decoded) = (Vec::new(), Vec::new(), None, 0u64);
+    let mut pieces = wire.chunks(1000);
+    loop {
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::DataStart => parser = Some(Parser::new(MimeConfig::default())),
+                Event::DataChunk(bytes) => {
+                    raw.extend_from_slice(&bytes); // the raw view, as today
+                    let p = parser.as_mut().unwrap();
+                    p.feed(&bytes);
+                    while let Some(e) = p.poll_event() {
+                        match e {
+                            MimeEvent::PartStart(info) => {
+                                if info.depth == 0 {
+                                    violations = Some(validate_headers(&info.headers));
+                                }
+                                types.push(info.content_type.mime_type().to_string());
+                            }
+                            MimeEvent::Body(b) => decoded += b.len() as u64,
+                            _ => {}
+                        }
+                    }
+                }
+                Event::DataEnd { .. } => {
+                    let mut p = parser.take().unwrap();
+                    p.finish();
+                    while let Some(e) = p.poll_event() {
+                        if let MimeEvent::Body(b) = e {
+                            decoded += b.len() as u64;
+                        }
+                    }
+                    assert!(p.is_done());
+                    session.decide(Decision::Accept).unwrap();
+                }
+                e if e.needs_decision() => session.decide(Decision::Accept).unwrap(),
+                _ => {}
+            }
+        }
+        while session.poll_transmit().is_some() {}
+        if session.is_closed() {
+            break;
+        }
+        match pieces.next() {
+            Some(piece) => session.handle_input(piece),
+            None => session.handle_eof(),
+        }
+    }
+    assert!(raw == message, "the raw view is the message");
+    assert_eq!(
+        types,
+        [
+            "multipart/mixed",
+            "multipart/related",
+            "text/html",
+            "image/png",
+            "application/pdf"
+        ]
+    );
+    assert_eq!(violations, Some(Vec::new()));
+    assert_eq!(decoded, 36 + 3000 + 20000);
 }
