@@ -27,6 +27,8 @@ pub(crate) struct DataDecoder {
     saw_bare_line_ending: bool,
     /// The terminator was consumed.
     ended: bool,
+    /// Finds `CRLF .`: the only place where a line can start with a dot.
+    finder: memchr::memmem::Finder<'static>,
 }
 
 /// What one call to [`DataDecoder::decode`] produced.
@@ -62,6 +64,7 @@ impl DataDecoder {
             at_line_start: true,
             saw_bare_line_ending: false,
             ended: false,
+            finder: memchr::memmem::Finder::new(b"\r\n."),
         }
     }
 
@@ -102,31 +105,27 @@ impl DataDecoder {
                 }
                 line_start = false;
             }
-            // Mid-line: one search per line, more only for bare CR/LF.
-            let Some(i) = memchr::memchr2(b'\r', b'\n', &buf[r..]) else {
-                w = keep(buf, r, len, w);
-                r = len;
-                break Stop::Hold;
+            // Only a CRLF followed by a dot needs a look: skip to the next one in one search,
+            // whatever the number of lines in between.
+            let rest = &buf[r..];
+            // (end of the run, stop after it, the byte after it starts a line)
+            let (end, hold, next_line_start) = match self.finder.find(rest) {
+                Some(i) => (r + i + 2, false, true),
+                // None in sight: take everything but a final CR, whose LF may follow; after a
+                // final CRLF the next byte starts a line.
+                None if rest.ends_with(b"\r\n") => (len, true, true),
+                None if rest.ends_with(b"\r") => (len - 1, true, false),
+                None => (len, true, false),
             };
-            let p = r + i;
-            let end = if buf[p] == b'\n' {
-                // An LF not preceded by CR: a CR just before it would have been found first.
-                bare = true;
-                p + 1
-            } else if p + 1 == len {
-                // A CR at the end of the input: hold it back until we know what follows it.
-                w = keep(buf, r, p, w);
-                r = p;
-                break Stop::Hold;
-            } else if buf[p + 1] == b'\n' {
-                line_start = true;
-                p + 2
-            } else {
-                bare = true;
-                p + 1
-            };
+            if !bare && !self.saw_bare_line_ending {
+                bare = has_bare_line_ending(&buf[r..end]);
+            }
+            line_start = next_line_start;
             w = keep(buf, r, end, w);
             r = end;
+            if hold {
+                break Stop::Hold;
+            }
         };
 
         self.saw_bare_line_ending |= bare;
@@ -156,6 +155,20 @@ impl DataDecoder {
     pub(crate) fn saw_bare_line_ending(&self) -> bool {
         self.saw_bare_line_ending
     }
+}
+
+/// Whether a run of body bytes that follows a line end, a removed dot or the start of the body
+/// (never a CR), and does not end with a CR, has a bare CR or bare LF: every LF must follow a CR
+/// and every CR must precede an LF, i.e. `s[i] == LF` exactly when `s[i - 1] == CR`. One pass
+/// without branches, which the compiler vectorises.
+fn has_bare_line_ending(s: &[u8]) -> bool {
+    let Some((&first, rest)) = s.split_first() else {
+        return false;
+    };
+    let mismatch = s.iter().zip(rest).fold(0u8, |acc, (&prev, &cur)| {
+        acc | (u8::from(cur == b'\n') ^ u8::from(prev == b'\r'))
+    });
+    first == b'\n' || mismatch != 0
 }
 
 /// Keeps the input bytes `buf[r..end]` as output at the write cursor `w` (moving them only when
