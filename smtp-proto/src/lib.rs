@@ -91,6 +91,9 @@ mod config;
 mod data;
 mod error;
 mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mime;
 pub mod params;
 mod reply;

@@ -50,8 +50,14 @@ BDAT 3\r\nabc"
             },
             "{events:?}"
         );
-        assert!(matches!(tail[2], Event::Closed(CloseReason::ProtocolViolation)));
-        assert!(out.ends_with(" closing\r\n") || out.contains("421"), "{out}");
+        assert!(matches!(
+            tail[2],
+            Event::Closed(CloseReason::ProtocolViolation)
+        ));
+        assert!(
+            out.ends_with(" closing\r\n") || out.contains("421"),
+            "{out}"
+        );
     }
     let mut config = Config::new("mx.example.com");
     config.max_errors = 2;
@@ -68,5 +74,67 @@ BDAT 1\r\nxFOO\r\nBAR\r\n",
             },
             Event::Closed(CloseReason::TooManyErrors)
         ]
+    );
+}
+
+/// Found by `session`: with a greeting delay and `EarlyTalkers::Allow`, the session held early
+/// input unparsed until the greeting, yet `wants_read()` stayed true, so an adapter that
+/// follows the call order kept reading and `buffered()` grew with every read: the documented
+/// bound (`max_line_length` plus the last read) did not hold, and a client could make the
+/// server buffer whatever it sent during the delay.
+#[test]
+
+fn early_input_during_the_greeting_delay_is_bounded() {
+    let mut config = Config::new("mx.example.com");
+    config.timeouts.greeting_delay = std::time::Duration::from_secs(5);
+    config.early_talkers = smtp_proto::EarlyTalkers::Allow;
+    let max = config.max_line_length;
+    let mut s = Session::new(Arc::new(config));
+    let read = [b'x'; 1000];
+    for _ in 0..100 {
+        while s.poll_event().is_some() {}
+        while s.poll_transmit().is_some() {}
+        if !s.wants_read() {
+            break;
+        }
+        s.handle_input(&read);
+        assert!(
+            s.buffered() <= max + read.len(),
+            "{} octets buffered before the greeting",
+            s.buffered()
+        );
+    }
+}
+
+/// Found by `session` (`STRICT_CALL_ORDER`): once `max_pending_output` octets of replies wait,
+/// the session stops parsing; `poll_transmit` then hands them out, after which `wants_read()`
+/// was true although complete commands were still buffered. An adapter that follows the call
+/// order (and the `Session` example) then read, while a pipelining client that had sent
+/// everything waited for the rest of its replies: both waited until the command timeout.
+#[test]
+
+fn capped_output_does_not_stall_the_call_order() {
+    let mut config = Config::new("mx.example.com");
+    config.max_pending_output = 100;
+    let mut s = Session::new(Arc::new(config));
+    while s.poll_transmit().is_some() {}
+    let mut input = b"NOOP\r\n".repeat(20);
+    input.extend_from_slice(b"QUIT\r\n");
+    s.handle_input(&input);
+    let mut replies = Vec::new();
+    // The call order, once: events, transmits; then the adapter reads if the session wants to.
+    loop {
+        while s.poll_event().is_some() {}
+        while let Some(b) = s.poll_transmit() {
+            replies.extend_from_slice(&b);
+        }
+        if s.is_closed() || s.wants_read() {
+            break; // the client has sent everything: a read would wait for the timeout
+        }
+    }
+    assert!(
+        s.is_closed(),
+        "the client got {} of 21 replies and waits for the rest",
+        replies.split(|&c| c == b'\n').count() - 1
     );
 }
