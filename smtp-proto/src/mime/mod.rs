@@ -77,6 +77,61 @@
 //! assert_eq!(parts[2].1.as_deref(), Some("€.bin"));
 //! assert_eq!(parts[2].2, [0, 1, 2]);
 //! ```
+//!
+//! ## Wiring it to a session
+//! The two machines do not know each other; the driver connects them. Create a parser at
+//! [`Event::DataStart`](crate::Event::DataStart), feed it every
+//! [`Event::DataChunk`](crate::Event::DataChunk) (the same `Bytes` can also go to a raw
+//! consumer), and at [`Event::DataEnd`](crate::Event::DataEnd) call `finish`, drain the
+//! events, and only then [`decide`](crate::Session::decide), with the header
+//! [`Violation`]s at hand. On [`Event::DataAborted`](crate::Event::DataAborted) drop the parser.
+//!
+//! ```
+//! use smtp_proto::mime::{validate_headers, MimeConfig, MimeEvent, Parser, Violation};
+//! use smtp_proto::{Decision, Event, Session};
+//!
+//! /// The MIME view of the message in progress.
+//! struct Message {
+//!     parser: Parser,
+//!     violations: Vec<Violation>,
+//! }
+//!
+//! fn drain(m: &mut Message) {
+//!     while let Some(event) = m.parser.poll_event() {
+//!         match event {
+//!             MimeEvent::PartStart(info) if info.depth == 0 => {
+//!                 m.violations = validate_headers(&info.headers)
+//!             }
+//!             _ => { /* hand the event to the handler */ }
+//!         }
+//!     }
+//! }
+//!
+//! /// Called for every session event; `mime` lives as long as the session.
+//! fn on_event(session: &mut Session, mime: &mut Option<Message>, event: Event) {
+//!     match event {
+//!         Event::DataStart => {
+//!             let parser = Parser::new(MimeConfig::default());
+//!             *mime = Some(Message { parser, violations: Vec::new() });
+//!         }
+//!         Event::DataChunk(bytes) => {
+//!             if let Some(m) = mime {
+//!                 m.parser.feed(&bytes); // `bytes` can go to a raw consumer too
+//!                 drain(m);
+//!             }
+//!         }
+//!         Event::DataEnd { .. } => {
+//!             let mut m = mime.take().expect("DataStart came first");
+//!             m.parser.finish();
+//!             drain(&mut m);
+//!             // A submission server answers "554 5.6.0" when `m.violations` is not empty.
+//!             session.decide(Decision::Accept).unwrap();
+//!         }
+//!         Event::DataAborted { .. } => *mime = None,
+//!         _ => {}
+//!     }
+//! }
+//! ```
 
 mod charset;
 mod date;
