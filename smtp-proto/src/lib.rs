@@ -96,6 +96,7 @@ mod event;
 pub mod fuzzing;
 pub mod mime;
 pub mod params;
+pub mod proxy;
 mod reply;
 mod session;
 mod text;
