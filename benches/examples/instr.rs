@@ -18,7 +18,8 @@ fn main() {
     let mut ours = b"EHLO client.example\r\n".to_vec();
     ours.extend_from_slice(&mix);
     let body78 = body(1 << 20, 78, 0);
-    let mut data_in = b"EHLO c\r\nMAIL FROM:<a@c.example>\r\nRCPT TO:<b@d.example>\r\nDATA\r\n".to_vec();
+    let mut data_in =
+        b"EHLO c\r\nMAIL FROM:<a@c.example>\r\nRCPT TO:<b@d.example>\r\nDATA\r\n".to_vec();
     data_in.extend_from_slice(&body78);
     data_in.extend_from_slice(b".\r\n");
     let mut terminated = body78.clone();

@@ -27,8 +27,13 @@ pub(crate) struct DataDecoder {
     saw_bare_line_ending: bool,
     /// The terminator was consumed.
     ended: bool,
-    /// Finds `CRLF .`: the only place where a line can start with a dot.
-    finder: memchr::memmem::Finder<'static>,
+}
+
+/// Finds `CRLF .`: the only place where a line can start with a dot. Built once per process.
+fn crlf_dot() -> &'static memchr::memmem::Finder<'static> {
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    FINDER.get_or_init(|| memchr::memmem::Finder::new(b"\r\n."))
 }
 
 /// What one call to [`DataDecoder::decode`] produced.
@@ -64,7 +69,6 @@ impl DataDecoder {
             at_line_start: true,
             saw_bare_line_ending: false,
             ended: false,
-            finder: memchr::memmem::Finder::new(b"\r\n."),
         }
     }
 
@@ -103,13 +107,12 @@ impl DataDecoder {
                     [b'.', ..] => r += 1,
                     _ => {}
                 }
-                line_start = false;
             }
             // Only a CRLF followed by a dot needs a look: skip to the next one in one search,
             // whatever the number of lines in between.
             let rest = &buf[r..];
             // (end of the run, stop after it, the byte after it starts a line)
-            let (end, hold, next_line_start) = match self.finder.find(rest) {
+            let (end, hold, next_line_start) = match crlf_dot().find(rest) {
                 Some(i) => (r + i + 2, false, true),
                 // None in sight: take everything but a final CR, whose LF may follow; after a
                 // final CRLF the next byte starts a line.
@@ -157,18 +160,21 @@ impl DataDecoder {
     }
 }
 
-/// Whether a run of body bytes that follows a line end, a removed dot or the start of the body
-/// (never a CR), and does not end with a CR, has a bare CR or bare LF: every LF must follow a CR
-/// and every CR must precede an LF, i.e. `s[i] == LF` exactly when `s[i - 1] == CR`. One pass
-/// without branches, which the compiler vectorises.
+/// Whether a run of body bytes has a bare CR or bare LF: every LF must follow a CR and every CR
+/// must precede an LF, i.e. `s[i] == LF` exactly when `s[i - 1] == CR`. One pass without
+/// branches, which the compiler vectorises.
+///
+/// The byte before a run is never a CR (a run follows a CRLF, a removed dot or the start of the
+/// body), so an LF first is bare. A run that ends with a CR is followed by another CR (only the
+/// last CR of the input is held back), so that CR is bare too.
 fn has_bare_line_ending(s: &[u8]) -> bool {
-    let Some((&first, rest)) = s.split_first() else {
+    let (Some(&first), Some(&last)) = (s.first(), s.last()) else {
         return false;
     };
-    let mismatch = s.iter().zip(rest).fold(0u8, |acc, (&prev, &cur)| {
+    let mismatch = s.iter().zip(&s[1..]).fold(0u8, |acc, (&prev, &cur)| {
         acc | (u8::from(cur == b'\n') ^ u8::from(prev == b'\r'))
     });
-    first == b'\n' || mismatch != 0
+    first == b'\n' || last == b'\r' || mismatch != 0
 }
 
 /// Keeps the input bytes `buf[r..end]` as output at the write cursor `w` (moving them only when

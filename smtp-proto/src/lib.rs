@@ -80,7 +80,9 @@
 //!
 //! ## Out of scope
 //! Sockets, TLS handshakes, timers, storage and delivery belong to the adapter and the
-//! application. The PROXY protocol is planned as a sans-IO module beside the session.
+//! application. The PROXY protocol header that a load balancer puts in front of the SMTP
+//! stream is decoded by [`proxy`], a second sans-IO decoder that adapters run before the
+//! session; MIME parsing and header validation are in [`mime`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

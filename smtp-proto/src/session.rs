@@ -1398,7 +1398,8 @@ const UNSUPPORTED_PARAM: Reply =
     Reply::fixed(555, E::c(5, 5, 4), "Unsupported or duplicate parameter");
 
 /// The offset of the first CR not followed by LF, or LF not preceded by CR, in a decoded
-/// chunk. The decoder never ends a chunk with a CR, and a CRLF never straddles two chunks.
+/// chunk. A CRLF never straddles two chunks: the decoder ends a chunk with a CR only when the
+/// next byte is another CR, so a CR at the end of a chunk is bare.
 fn first_bare_line_ending(chunk: &[u8]) -> Option<usize> {
     memchr::memchr2_iter(b'\r', b'\n', chunk).find(|&i| match chunk[i] {
         b'\r' => chunk.get(i + 1) != Some(&b'\n'),
