@@ -38,9 +38,14 @@ fn example_binary() -> PathBuf {
                 None => "dev",
             };
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+            // The target directory this test runs from, whatever configured it.
+            let target_dir = dir.parent().unwrap();
             let out = Command::new(cargo)
                 .args(["build", "--quiet", "-p", "smtp-tokio", "--example", "smtpd"])
                 .args(["--profile", profile])
+                .arg("--target-dir")
+                .arg(target_dir)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .output()
                 .unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
