@@ -267,6 +267,15 @@ impl<H: Handler> Conn<H> {
             }
             Event::Reset => self.reset().await,
             Event::Closed(reason) => debug!(?reason, "session over"),
+            // An event of a newer core that this adapter cannot ask the handler about: refuse
+            // it rather than leave the session waiting for a decision.
+            event if event.needs_decision() => {
+                let reply = Reply::new(502, EnhancedCode::new(5, 5, 1), "Command not implemented");
+                self.decide(
+                    Ok(Decision::Reject(reply.expect("a valid canned reply"))),
+                    451,
+                );
+            }
             _ => {}
         }
     }
