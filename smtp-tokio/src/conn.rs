@@ -70,8 +70,6 @@ struct Conn<H> {
     in_tx: bool,
     /// Between DataStart and its end: input is message data (logged by size only).
     in_body: bool,
-    /// The last reply was `334`: the next input line is an AUTH payload (masked in the log).
-    auth_payload: bool,
     stopping: watch::Receiver<Option<Instant>>,
 }
 
@@ -104,7 +102,6 @@ pub(crate) async fn serve<H: Handler>(
         data: None,
         in_tx: false,
         in_body: false,
-        auth_payload: false,
         stopping: stopping.clone(),
     };
     let mut deadline = stopping;
@@ -177,7 +174,9 @@ impl<H: Handler> Conn<H> {
     async fn drive(&mut self) -> io::Result<Step> {
         loop {
             let mut starttls = false;
+            let mut progressed = false;
             while let Some(event) = self.session.poll_event() {
+                progressed = true;
                 match event {
                     Event::StartTls { discarded } => {
                         if discarded > 0 {
@@ -191,7 +190,7 @@ impl<H: Handler> Conn<H> {
                     event => self.event(event).await,
                 }
             }
-            self.transmit().await?;
+            progressed |= self.transmit().await?;
             if self.session.is_closed() {
                 return Ok(Step::Closed);
             }
@@ -201,6 +200,16 @@ impl<H: Handler> Conn<H> {
             let Some(timer) = self.session.poll_timeout() else {
                 return Ok(Step::Closed);
             };
+            if !self.session.wants_read() {
+                if progressed {
+                    continue; // complete commands still buffered: parse them first
+                }
+                // Nothing to parse and no reading wanted (early input held during the greeting
+                // delay): wait out the timer.
+                tokio::time::sleep(timer.after).await;
+                self.session.handle_timeout(timer.kind);
+                continue;
+            }
             let idle = !self.in_tx;
             tokio::select! {
                 read = timeout(timer.after, self.io.read(&mut self.buf)) => match read {
@@ -235,6 +244,23 @@ impl<H: Handler> Conn<H> {
                     None => Ok(busy()),
                 };
                 self.decide(verdict, 451);
+            }
+            Event::Auth {
+                mechanism,
+                credentials,
+            } => {
+                let verdict = match &mut self.handler {
+                    Some(h) => h.auth(mechanism.as_str(), &credentials).await,
+                    None => Ok(busy()),
+                };
+                self.decide(verdict, 454);
+            }
+            Event::AuthResponse { response } => {
+                let verdict = match &mut self.handler {
+                    Some(h) => h.auth_response(&response).await,
+                    None => Ok(busy()),
+                };
+                self.decide(verdict, 454);
             }
             Event::MailFrom { from, params } => {
                 let verdict = match &mut self.handler {
@@ -288,10 +314,16 @@ impl<H: Handler> Conn<H> {
             Decision::Reject(error_reply(fallback))
         });
         let accepted = matches!(decision, Decision::Accept | Decision::AcceptWith(_));
-        if let Err(e) = self.session.decide(decision) {
+        if let Err(e) = self.session.decide(decision.clone()) {
             warn!(error = %e, "handler answered with a reply of the wrong class");
             let _ = self.session.decide(Decision::Reject(error_reply(fallback)));
             return false;
+        }
+        // LMTP: one reply per accepted recipient (RFC 2033 4.2), all with the data verdict.
+        while self.session.pending_decisions() > 0 {
+            if self.session.decide(decision.clone()).is_err() {
+                break;
+            }
         }
         accepted
     }
@@ -353,8 +385,9 @@ impl<H: Handler> Conn<H> {
         }
     }
 
-    /// Writes the replies the core has ready. Bounded by the command timeout.
-    async fn transmit(&mut self) -> io::Result<()> {
+    /// Writes the replies the core has ready, bounded by the command timeout. Returns
+    /// whether there were any.
+    async fn transmit(&mut self) -> io::Result<bool> {
         let limit = self.shared.config.timeouts.command;
         let mut wrote = false;
         while let Some(bytes) = self.session.poll_transmit() {
@@ -365,7 +398,7 @@ impl<H: Handler> Conn<H> {
         if wrote {
             timed(limit, self.io.flush()).await?;
         }
-        Ok(())
+        Ok(wrote)
     }
 
     /// The TLS handshake on the current stream (implicit TLS, or after STARTTLS), bounded by
@@ -399,18 +432,19 @@ impl<H: Handler> Conn<H> {
         .await
     }
 
-    fn trace_input(&mut self, n: usize) {
+    fn trace_input(&self, n: usize) {
         if !tracing::enabled!(tracing::Level::TRACE) {
             return;
         }
         if self.in_body {
             return trace!("C: [{n} octets of message data]");
         }
+        let secret = self.session.expects_secret();
         for line in self.buf[..n].split_inclusive(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\n").unwrap_or(line);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if std::mem::take(&mut self.auth_payload) {
-                trace!("C: ***");
+            if secret {
+                trace!("C: ***"); // a SASL response after 334
             } else if line.len() > 5 && line[..5].eq_ignore_ascii_case(b"AUTH ") {
                 // AUTH mechanism [initial-response]: keep the mechanism only.
                 let mechanism = line[5..].split(|&b| b == b' ').next().unwrap_or_default();
@@ -421,13 +455,12 @@ impl<H: Handler> Conn<H> {
         }
     }
 
-    fn trace_output(&mut self, bytes: &[u8]) {
+    fn trace_output(&self, bytes: &[u8]) {
         if !tracing::enabled!(tracing::Level::TRACE) {
             return;
         }
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            self.auth_payload = line.starts_with(b"334");
             trace!("S: {}", line.escape_ascii());
         }
     }
@@ -456,22 +489,16 @@ async fn shutdown_deadline(stopping: &mut watch::Receiver<Option<Instant>>) {
     }
 }
 
-/// `451 4.3.0`, `554 5.3.0` or `421 4.3.0`: the reply standing in for a handler that failed.
+/// The reply standing in for a handler that failed: `451 4.3.0`, `554 5.3.0` (after data),
+/// `454 4.7.0` (AUTH) or `421 4.3.0` (closing).
 fn error_reply(code: u16) -> Reply {
     let (enhanced, text) = match code {
-        554 => (
-            EnhancedCode::new(5, 3, 0),
-            "Transaction failed: local error",
-        ),
-        421 => (
-            EnhancedCode::new(4, 3, 0),
-            "Local error, closing connection",
-        ),
-        _ => (
-            EnhancedCode::new(4, 3, 0),
-            "Local error in processing, try again later",
-        ),
+        554 => ((5, 3, 0), "Transaction failed: local error"),
+        454 => ((4, 7, 0), "Temporary authentication failure"),
+        421 => ((4, 3, 0), "Local error, closing connection"),
+        _ => ((4, 3, 0), "Local error in processing, try again later"),
     };
+    let enhanced = EnhancedCode::new(enhanced.0, enhanced.1, enhanced.2);
     Reply::new(code, enhanced, text).expect("a valid canned reply")
 }
 

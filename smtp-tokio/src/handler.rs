@@ -3,7 +3,7 @@
 use crate::{Body, Server};
 use smtp_proto::address::{ForwardPath, ReversePath};
 use smtp_proto::params::{MailParams, RcptParams};
-use smtp_proto::Decision;
+use smtp_proto::{Credentials, Decision, EnhancedCode, Reply, Secret};
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -64,7 +64,8 @@ pub struct ConnInfo {
 ///
 /// The server clones a prototype handler for every connection it accepts ([`Server::serve`]),
 /// so each connection has its own handler value to keep its envelope in; share state across
-/// connections with an `Arc` inside. Every method has a default that accepts. Methods that
+/// connections with an `Arc` inside. Every method has a default that accepts (except AUTH,
+/// which refuses). Methods that
 /// return a [`Decision`] answer the client with it: [`Decision::Accept`] for the standard
 /// reply, [`Decision::AcceptWith`] for a `2xx` of your own, [`Decision::Reject`] for a `4xx`
 /// or `5xx` (a `421` also closes the connection). An `Err` becomes `451 4.3.0` (`554 5.3.0`
@@ -129,6 +130,28 @@ pub trait Handler: Send + 'static {
         async {}
     }
 
+    /// AUTH (RFC 4954), offered only when [`Config::auth_mechanisms`](crate::Config) lists
+    /// mechanisms. Verify the credentials: `Accept` (`235 2.7.0`), `Reject` (conventionally
+    /// `535 5.7.8`), or for a mechanism of your own [`Decision::Challenge`] to continue the
+    /// exchange. An `Err` becomes `454 4.7.0`. The default refuses every credential.
+    fn auth(
+        &mut self,
+        mechanism: &str,
+        credentials: &Credentials,
+    ) -> impl Future<Output = Result<Decision, Error>> + Send {
+        let _ = (mechanism, credentials);
+        async { Ok(Decision::Reject(bad_credentials())) }
+    }
+
+    /// The client's answer to a [`Decision::Challenge`]. The default refuses.
+    fn auth_response(
+        &mut self,
+        response: &Secret,
+    ) -> impl Future<Output = Result<Decision, Error>> + Send {
+        let _ = response;
+        async { Ok(Decision::Reject(bad_credentials())) }
+    }
+
     /// MAIL FROM: accepting starts a transaction.
     fn mail(
         &mut self,
@@ -151,8 +174,9 @@ pub trait Handler: Send + 'static {
 
     /// The message body: called when it starts, and answered once it has ended. Read `body`
     /// as it arrives; return when you have stored the message (RFC 5321 6.1: an accepted
-    /// message is your responsibility). The answer is used only if the body completed.
-    /// The default accepts and throws the body away.
+    /// message is your responsibility). The answer is used only if the body completed; in
+    /// LMTP mode it answers for every accepted recipient. The default accepts and throws the
+    /// body away.
     fn data(&mut self, body: Body) -> impl Future<Output = Result<Decision, Error>> + Send {
         drop(body);
         async { Ok(Decision::Accept) }
@@ -164,6 +188,16 @@ pub trait Handler: Send + 'static {
     fn reset(&mut self) -> impl Future<Output = ()> + Send {
         async {}
     }
+}
+
+/// `535 5.7.8`: the default answer to AUTH.
+fn bad_credentials() -> Reply {
+    let reply = Reply::new(
+        535,
+        EnhancedCode::new(5, 7, 8),
+        "Authentication credentials invalid",
+    );
+    reply.expect("a valid canned reply")
 }
 
 /// The envelope of a message, for the closure of [`serve`].

@@ -25,7 +25,7 @@
 //! [`Server::builder`] takes addresses or listeners, the host name, every core limit and
 //! timeout ([`Config`]), TLS ([`tls::load_pem`]) for STARTTLS, an implicit-TLS listener and
 //! TLS-required mode, a connection cap and a graceful-shutdown deadline. A [`Handler`] (one
-//! value per connection) answers connect, HELO/EHLO, MAIL, RCPT and the message, and learns
+//! value per connection) answers connect, HELO/EHLO, AUTH, MAIL, RCPT and the message, and learns
 //! about resets and TLS. The message [`Body`] is a stream with backpressure: the socket is read
 //! only as fast as the handler reads the body.
 //!
@@ -52,5 +52,7 @@ pub use body::Body;
 pub use handler::{serve, ConnInfo, Envelope, Error, Handler, TlsInfo};
 pub use server::{Builder, Server};
 pub use smtp_proto as proto;
-pub use smtp_proto::{Config, Decision, EnhancedCode, Reply, TimeoutKind, Timeouts};
+pub use smtp_proto::{
+    Config, Credentials, Decision, EnhancedCode, Reply, Secret, TimeoutKind, Timeouts,
+};
 pub use tokio_rustls::rustls;

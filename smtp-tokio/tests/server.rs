@@ -478,3 +478,61 @@ async fn a_handler_that_returns_early_does_not_break_the_session() {
     assert_eq!(client.cmd("NOOP").await, "250 2.0.0 OK");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn lmtp_answers_once_per_recipient() {
+    let mut config = smtp_tokio::Config::new("lmtp.example");
+    config.protocol = smtp_tokio::proto::Protocol::Lmtp;
+    let (recorder, mut seen) = Recorder::new();
+    let server = Running::start(Server::builder().config(config), recorder).await;
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.reply().await.starts_with("220"));
+    assert!(client.cmd("LHLO client.example").await.starts_with("250"));
+    client.cmd("MAIL FROM:<a@client.example>").await;
+    client.cmd("RCPT TO:<b@server.example>").await;
+    client.cmd("RCPT TO:<c@server.example>").await;
+    assert!(client.cmd("DATA").await.starts_with("354"));
+    client.send("Subject: lmtp\r\n\r\nhi\r\n.\r\n").await;
+    assert!(client.reply().await.starts_with("250"));
+    assert!(client.reply().await.starts_with("250"));
+    assert_eq!(client.cmd("NOOP").await, "250 2.0.0 OK");
+    let message = within("message", seen.recv()).await.unwrap();
+    assert_eq!(message.to.len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_deep_pipeline_is_answered_in_full() {
+    // More replies than Config::max_pending_output holds: the core stops parsing with
+    // commands still buffered, and the adapter must parse them without waiting for input.
+    let (recorder, _seen) = Recorder::new();
+    let server = Running::start(Server::builder(), recorder).await;
+    let mut client = Client::connect(server.addr).await;
+    client.hello().await;
+    const N: usize = 6000;
+    client.send("NOOP\r\n".repeat(N)).await;
+    for i in 0..N {
+        assert_eq!(client.reply().await, "250 2.0.0 OK", "reply {i}");
+    }
+    assert_eq!(client.cmd("QUIT").await, "221 2.0.0 Bye");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn greeting_delay_holds_the_greeting_and_early_talkers_are_refused() {
+    let mut timeouts = Timeouts::default();
+    timeouts.greeting_delay = Duration::from_millis(200);
+    let (recorder, _seen) = Recorder::new();
+    let server = Running::start(Server::builder().timeouts(timeouts), recorder).await;
+
+    let started = std::time::Instant::now();
+    let mut patient = Client::connect(server.addr).await;
+    assert!(patient.reply().await.starts_with("220"));
+    assert!(started.elapsed() >= Duration::from_millis(150));
+
+    let mut early = Client::connect(server.addr).await;
+    early.send("EHLO spammer.example\r\n").await;
+    assert!(early.reply().await.starts_with("554 5.5.1"));
+    early.expect_eof().await;
+    server.stop().await;
+}
