@@ -381,6 +381,7 @@ proptest! {
                         prop_assert_eq!(end.depth, depth);
                     }
                     MimeEvent::Body(b) => prop_assert!(!b.is_empty()),
+                    MimeEvent::Warning(w) => prop_assert!(w.part < parts, "warning names a started part"),
                     _ => {}
                 }
             }

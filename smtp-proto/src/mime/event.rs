@@ -101,7 +101,10 @@ pub struct PartEnd {
 pub struct MimeWarning {
     /// What.
     pub kind: WarningKind,
-    /// The [`PartInfo::index`] of the part it concerns (the innermost open part).
+    /// The [`PartInfo::index`] of the part it concerns: always a part already started. A
+    /// problem in a header block is given right after that part's
+    /// [`MimeEvent::PartStart`], once per kind and block; any other where it was found,
+    /// naming the innermost open part.
     pub part: usize,
     /// Octets of input consumed when it was found (a position in the message, roughly).
     pub offset: u64,

@@ -169,6 +169,8 @@ struct HeaderState {
     /// The children of a multipart/digest default to message/rfc822.
     in_digest: bool,
     warned_block: bool,
+    /// Warnings about this block, given out after its PartStart (at most one per kind).
+    warnings: Vec<MimeWarning>,
     /// No line of this block has been read yet.
     first_line: bool,
 }
@@ -266,16 +268,29 @@ impl Parser {
     }
 
     fn warn(&mut self, kind: WarningKind) {
-        // In a header block, the part being read is the next one; elsewhere the innermost.
-        let part = match (&self.state, self.frames.last()) {
-            (State::Headers(_), _) | (_, None) => self.parts,
-            (_, Some(f)) => f.index,
-        };
-        self.events.push_back(MimeEvent::Warning(MimeWarning {
+        let warning = MimeWarning {
             kind,
-            part,
+            part: self.frames.last().map_or(self.parts, |f| f.index),
             offset: self.consumed,
-        }));
+        };
+        match &mut self.state {
+            // A header block's warnings wait for its PartStart, so that every warning names a
+            // part already started. One per kind: a block of junk lines stays O(1).
+            State::Headers(hs) => {
+                let kind = std::mem::discriminant(&warning.kind);
+                if !hs
+                    .warnings
+                    .iter()
+                    .any(|w| std::mem::discriminant(&w.kind) == kind)
+                {
+                    hs.warnings.push(MimeWarning {
+                        part: self.parts,
+                        ..warning
+                    });
+                }
+            }
+            _ => self.events.push_back(MimeEvent::Warning(warning)),
+        }
     }
 
     fn advance(&mut self, n: usize) {
@@ -557,6 +572,8 @@ impl Parser {
             body_start: self.consumed,
             decoded: 0,
         });
+        self.events
+            .extend(hs.warnings.into_iter().map(MimeEvent::Warning));
         for w in warnings {
             self.warn(w);
         }
