@@ -138,6 +138,8 @@ pub enum CloseReason {
     EarlyTalker,
     /// The application answered `421`, or the session was created with a closing reply.
     Rejected,
+    /// The server ended the session ([`Session::shutdown`](crate::Session::shutdown)).
+    Shutdown,
     /// The client broke the protocol in a way the session cannot recover from: an HTTP
     /// request, or a BDAT without a readable size.
     ProtocolViolation,

@@ -228,6 +228,11 @@ const DATA_AFTER_BDAT: Reply = Reply::fixed(503, E::c(5, 5, 1), "DATA not allowe
 const BINARY_NEEDS_BDAT: Reply = Reply::fixed(503, E::c(5, 5, 1), "BODY=BINARYMIME requires BDAT");
 const TLS_ACTIVE: Reply = Reply::fixed(503, E::c(5, 5, 1), "TLS already active");
 const REFUSED: Reply = Reply::fixed(503, E::c(5, 5, 1), "Service refused, send QUIT");
+const RCPT_AFTER_DATA: Reply = Reply::fixed(
+    503,
+    E::c(5, 5, 1),
+    "RCPT not allowed once the message data has started",
+);
 const NO_RECIPIENTS: Reply = Reply::fixed(554, E::c(5, 5, 1), "No valid recipients");
 const TOO_LARGE: Reply = Reply::fixed(
     552,
@@ -390,6 +395,13 @@ impl Session {
         matches!(self.state, State::AuthResponse(_))
     }
 
+    /// Whether a mail transaction is in progress: a MAIL was accepted and its message has not
+    /// ended yet. A server shutting down gracefully waits for these (RFC 5321 6.1: an accepted
+    /// message must not be lost) and may close the others at once.
+    pub fn in_transaction(&self) -> bool {
+        self.tx.is_some()
+    }
+
     /// Whether AUTH has succeeded in this session.
     pub fn authenticated(&self) -> bool {
         self.authenticated
@@ -471,6 +483,18 @@ impl Session {
         self.state = State::Command;
         self.blocked = true;
         Ok(())
+    }
+
+    /// Ends the session on the server's initiative, e.g. when it shuts down: queues `reply`
+    /// (conventionally `421 4.3.0 Service shutting down`, RFC 5321 3.8) and closes. A message
+    /// in progress is abandoned ([`Event::DataAborted`]); a pending decision is dropped.
+    pub fn shutdown(&mut self, reply: Reply) {
+        if matches!(self.state, State::Closing | State::Closed) {
+            return;
+        }
+        self.pending = None;
+        self.put(&reply);
+        self.close(CloseReason::Shutdown);
     }
 
     // ----- C. answers -----
@@ -844,6 +868,10 @@ impl Session {
         let Some(tx) = &self.tx else {
             return self.error(&NEED_MAIL);
         };
+        if tx.data_started {
+            // Between BDAT chunks (RFC 3030): the envelope is closed.
+            return self.error(&RCPT_AFTER_DATA);
+        }
         let smtputf8 = tx.smtputf8;
         let recipients = tx.recipients;
         let src = args.slice(start..);

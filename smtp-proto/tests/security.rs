@@ -376,3 +376,48 @@ fn rset_between_bdat_chunks_aborts_the_body() {
         ]
     );
 }
+
+#[test]
+fn rcpt_between_bdat_chunks_is_refused() {
+    let mut h = Harness::greeted(config());
+    h.exchange(
+        "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nBDAT 3\r\nabc",
+    );
+    assert_eq!(
+        h.exchange("RCPT TO:<late@y.example>\r\n"),
+        "503 5.5.1 RCPT not allowed once the message data has started\r\n"
+    );
+    assert_eq!(h.count(|e| matches!(e, Event::RcptTo { .. })), 1);
+    assert_eq!(
+        h.exchange("BDAT 1 LAST\r\nd"),
+        "250 2.0.0 Message accepted\r\n"
+    );
+    assert_eq!(h.body(), b"abcd");
+}
+
+#[test]
+fn shutdown_mid_message_aborts_it_and_closes() {
+    let mut h = Harness::greeted(config());
+    h.exchange("EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\n");
+    assert!(h.session.in_transaction());
+    h.send(b"partial");
+    h.session
+        .shutdown("421 4.3.0 Service shutting down".parse().unwrap());
+    h.drive();
+    assert_eq!(h.replies(), "421 4.3.0 Service shutting down\r\n");
+    assert!(h.session.is_closed());
+    let n = h.events.len();
+    assert_eq!(
+        h.events[n - 2..],
+        [
+            Event::DataAborted {
+                reason: AbortReason::ConnectionClosed
+            },
+            Event::Closed(CloseReason::Shutdown)
+        ]
+    );
+    // Idempotent once closing.
+    h.session.shutdown("421 4.3.0 again".parse().unwrap());
+    h.drive();
+    assert_eq!(h.replies(), "");
+}
