@@ -1,6 +1,8 @@
 //! [`Body`]: the message body as a stream, with backpressure.
 
 use bytes::{Buf, Bytes, BytesMut};
+use smtp_proto::mime::{validate_headers, MimeConfig, MimeEvent, Parser, Violation};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -128,5 +130,113 @@ impl AsyncRead for Body {
         buf.put_slice(&this.current[..n]);
         this.current.advance(n);
         Poll::Ready(Ok(()))
+    }
+}
+
+/// What a [`ParsedBody`] yields: the message as MIME events, with the header validation
+/// result, and (if asked for) the raw octets they came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyEvent {
+    /// Raw body octets, as [`Body::chunk`] gives them, before the MIME events parsed from
+    /// them. Only with [`ParsedBody::with_raw`].
+    Raw(Bytes),
+    /// The next MIME event ([`smtp_proto::mime`]): part starts with their headers, decoded
+    /// body octets, part ends with sizes, warnings.
+    Mime(MimeEvent),
+    /// The RFC 5322 section 3.6 check of the message's own header fields
+    /// ([`validate_headers`]): empty when they are valid. Comes right after the first
+    /// [`MimeEvent::PartStart`] (the message's header block).
+    Headers(Vec<Violation>),
+}
+
+/// The message [`Body`] parsed as it streams ([`Body::parsed`]): the
+/// [`smtp_proto::mime::Parser`] wired to the body, in constant memory.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use smtp_tokio::proto::mime::{MimeConfig, MimeEvent};
+/// use smtp_tokio::{Body, BodyEvent};
+/// let body = Body::from_bytes("From: a@example.org\r\nSubject: hi\r\n\r\nHello\r\n");
+/// let mut parsed = body.parsed(MimeConfig::default());
+/// let mut text = Vec::new();
+/// let mut violations = None;
+/// while let Some(event) = parsed.next().await? {
+///     match event {
+///         BodyEvent::Mime(MimeEvent::Body(bytes)) => text.extend_from_slice(&bytes),
+///         BodyEvent::Headers(v) => violations = Some(v),
+///         _ => {}
+///     }
+/// }
+/// assert_eq!(text, b"Hello\r\n");
+/// assert!(!violations.unwrap().is_empty()); // no Date field
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ParsedBody {
+    body: Body,
+    parser: Parser,
+    raw: bool,
+    pending: VecDeque<BodyEvent>,
+    validated: bool,
+    finished: bool,
+}
+
+impl Body {
+    /// This body as MIME events ([`ParsedBody`]) instead of raw octets.
+    pub fn parsed(self, config: MimeConfig) -> ParsedBody {
+        ParsedBody {
+            body: self,
+            parser: Parser::new(config),
+            raw: false,
+            pending: VecDeque::new(),
+            validated: false,
+            finished: false,
+        }
+    }
+}
+
+impl ParsedBody {
+    /// Also yield the raw octets ([`BodyEvent::Raw`]), to store the message as it came while
+    /// looking at its structure.
+    pub fn with_raw(mut self, raw: bool) -> ParsedBody {
+        self.raw = raw;
+        self
+    }
+
+    /// The next event, `None` after the last. Fails like [`Body::chunk`] if the message was
+    /// abandoned.
+    pub async fn next(&mut self) -> io::Result<Option<BodyEvent>> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(Some(event));
+            }
+            if let Some(event) = self.parser.poll_event() {
+                if let MimeEvent::PartStart(info) = &event {
+                    if !self.validated {
+                        self.validated = true;
+                        let violations = validate_headers(&info.headers);
+                        self.pending.push_back(BodyEvent::Headers(violations));
+                    }
+                }
+                return Ok(Some(BodyEvent::Mime(event)));
+            }
+            if self.finished {
+                return Ok(None);
+            }
+            match self.body.chunk().await? {
+                Some(chunk) => {
+                    self.parser.feed(&chunk);
+                    if self.raw {
+                        return Ok(Some(BodyEvent::Raw(chunk)));
+                    }
+                }
+                None => {
+                    self.parser.finish();
+                    self.finished = true;
+                }
+            }
+        }
     }
 }

@@ -2,14 +2,17 @@
 
 use crate::body::{Body, Piece};
 use crate::{ConnInfo, Error, Handler, TlsInfo};
-use bytes::BytesMut;
-use smtp_proto::{Config, Decision, EnhancedCode, Event, Reply, Session};
+use bytes::{Buf, Bytes};
+use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, ProxyHeader, TrustedNetworks};
+use smtp_proto::{Config, Decision, EnhancedCode, Event, Protocol, Reply, Session};
 use std::future::{pending, Future};
 use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
@@ -25,10 +28,24 @@ pub(crate) struct Shared {
     pub shutdown: Reply,
     /// `421 4.3.2`, beyond the connection cap.
     pub busy: Reply,
+    /// The PROXY protocol: which peers must (or may) send a header, and its limits.
+    pub proxy: Option<(TrustedNetworks, ProxyConfig)>,
+}
+
+/// An accepted connection, as the listener gave it.
+pub(crate) struct Accepted {
+    pub io: Box<dyn Io>,
+    /// The socket's peer and local addresses (unspecified for a Unix socket).
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    /// The socket path of a Unix-domain connection.
+    pub unix: Option<std::path::PathBuf>,
+    /// The listener is the implicit-TLS one.
+    pub implicit_tls: bool,
 }
 
 /// Any stream the loop can drive: TCP, then TLS over it after STARTTLS.
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Body pieces queued between the socket and a handler that reads slowly: with 16 KiB
@@ -38,11 +55,17 @@ const READ_BUFFER: usize = 16 << 10;
 /// The longest wait for the goodbye `421` to leave at shutdown.
 const GOODBYE_WRITE: Duration = Duration::from_secs(5);
 
+/// The handler's answer to a message: one decision, or (LMTP) one per recipient.
+enum Verdict {
+    One(Decision),
+    Each(Vec<Decision>),
+}
+
 /// While a handler's `data` runs, it owns the handler; the loop gets it back at the end.
 struct DataTask<H> {
     /// `None` once the handler dropped its body: the rest of the message is drained.
     tx: Option<mpsc::Sender<Piece>>,
-    join: JoinHandle<(H, Result<Decision, Error>)>,
+    join: JoinHandle<(H, Result<Verdict, Error>)>,
 }
 
 impl<H> Drop for DataTask<H> {
@@ -66,8 +89,10 @@ struct Conn<H> {
     /// `None` while a data task holds it.
     handler: Option<H>,
     data: Option<DataTask<H>>,
-    /// A MAIL was accepted and the transaction is not over.
+    /// The handler was told of an accepted MAIL and not yet of its end: a reset tells it.
     in_tx: bool,
+    /// Octets that came after a PROXY header, for the session (plain) or the TLS acceptor.
+    leftover: Bytes,
     /// Between DataStart and its end: input is message data (logged by size only).
     in_body: bool,
     stopping: watch::Receiver<Option<Instant>>,
@@ -77,30 +102,42 @@ struct Conn<H> {
 /// answers `421 4.3.2` and closes.
 pub(crate) async fn serve<H: Handler>(
     shared: Arc<Shared>,
-    tcp: TcpStream,
-    implicit_tls: bool,
+    accepted: Accepted,
     handler: Option<H>,
     stopping: watch::Receiver<Option<Instant>>,
 ) {
-    let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
-        return;
+    let Accepted {
+        io,
+        peer,
+        local,
+        unix,
+        implicit_tls,
+    } = accepted;
+    let span = match &unix {
+        Some(path) => {
+            tracing::info_span!("smtp", unix = %path.display(), client = tracing::field::Empty, tls = tracing::field::Empty)
+        }
+        None => {
+            tracing::info_span!("smtp", %peer, client = tracing::field::Empty, tls = tracing::field::Empty)
+        }
     };
-    let _ = tcp.set_nodelay(true);
-    let span = tracing::info_span!("smtp", %peer, tls = tracing::field::Empty);
     let session = Session::new(Arc::clone(&shared.config));
     let mut conn = Conn {
         shared,
         info: ConnInfo {
             peer,
             local,
+            proxy: None,
+            unix,
             tls: None,
         },
         session,
-        io: Box::new(tcp),
+        io,
         buf: vec![0; READ_BUFFER].into_boxed_slice(),
         handler,
         data: None,
         in_tx: false,
+        leftover: Bytes::new(),
         in_body: false,
         stopping: stopping.clone(),
     };
@@ -125,14 +162,27 @@ pub(crate) async fn serve<H: Handler>(
 
 impl<H: Handler> Conn<H> {
     async fn run(&mut self, implicit_tls: bool) -> io::Result<()> {
+        self.proxy_header().await?;
         if implicit_tls {
             if self.handler.is_none() {
                 // Over the cap: a 421 would first cost a handshake. Just close.
                 return Ok(());
             }
+            if !self.leftover.is_empty() {
+                // The start of the ClientHello came with the PROXY header.
+                let prefix = std::mem::take(&mut self.leftover);
+                let io = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
+                self.io = Box::new(Prefixed { prefix, io });
+            }
             self.handshake().await?;
         }
         self.open().await;
+        if !self.leftover.is_empty() {
+            // Sent with the PROXY header, before the greeting: early input for the session.
+            let leftover = std::mem::take(&mut self.leftover);
+            self.trace_input_bytes(&leftover);
+            self.session.handle_input(&leftover);
+        }
         loop {
             match self.drive().await? {
                 Step::Closed => break,
@@ -148,6 +198,54 @@ impl<H: Handler> Conn<H> {
             }
         }
         let _ = self.io.shutdown().await;
+        Ok(())
+    }
+
+    /// Reads the PROXY protocol header of a trusted peer (HAProxy's `proxy-protocol.txt`),
+    /// before anything is said, within one deadline for the whole header. The client's
+    /// addresses replace the socket's in [`ConnInfo`] (the proxy's is kept); octets after the
+    /// header are kept for the session or the TLS acceptor. An error closes the connection
+    /// without a reply.
+    async fn proxy_header(&mut self) -> io::Result<()> {
+        let Some((trusted, config)) = &self.shared.proxy else {
+            return Ok(());
+        };
+        if self.info.unix.is_some() {
+            return Ok(()); // no peer address to trust: see `Builder::proxy_protocol`
+        }
+        let Some(mut decoder) = ProxyDecoder::for_peer(*config, trusted, self.info.peer.ip())
+        else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + decoder.timeout();
+        let invalid = |e: smtp_proto::proxy::ProxyError| {
+            debug!(error = %e, "PROXY header refused: closing");
+            io::Error::new(io::ErrorKind::InvalidData, e)
+        };
+        let decoded = loop {
+            match tokio::time::timeout_at(deadline, self.io.read(&mut self.buf)).await {
+                Ok(Ok(0)) => return Err(invalid(decoder.handle_eof())),
+                Ok(Ok(n)) => match decoder.decode(&self.buf[..n]).map_err(invalid)? {
+                    None => continue,
+                    Some(decoded) => {
+                        self.leftover = Bytes::copy_from_slice(&self.buf[decoded.consumed..n]);
+                        break decoded;
+                    }
+                },
+                Ok(Err(e)) => return Err(e),
+                Err(_) => break decoder.handle_timeout().map_err(invalid)?,
+            }
+        };
+        let header = decoded.header.as_ref();
+        if let Some(client) = header.and_then(ProxyHeader::source) {
+            self.info.proxy = Some(self.info.peer);
+            self.info.peer = client;
+            tracing::Span::current().record("client", tracing::field::display(client));
+        }
+        if let Some(local) = header.and_then(ProxyHeader::destination) {
+            self.info.local = local;
+        }
+        debug!(client = %self.info.peer, header = header.is_some(), "PROXY header read");
         Ok(())
     }
 
@@ -210,7 +308,7 @@ impl<H: Handler> Conn<H> {
                 self.session.handle_timeout(timer.kind);
                 continue;
             }
-            let idle = !self.in_tx;
+            let idle = !self.session.in_transaction();
             tokio::select! {
                 read = timeout(timer.after, self.io.read(&mut self.buf)) => match read {
                     Ok(Ok(0)) => self.session.handle_eof(),
@@ -284,7 +382,7 @@ impl<H: Handler> Conn<H> {
                 self.feed(Piece::End).await;
                 let verdict = self.finish_data().await;
                 self.in_tx = false;
-                self.decide(verdict, 554);
+                self.decide_data(verdict);
             }
             Event::DataAborted { reason } => {
                 debug!(?reason, "message abandoned");
@@ -319,13 +417,48 @@ impl<H: Handler> Conn<H> {
             let _ = self.session.decide(Decision::Reject(error_reply(fallback)));
             return false;
         }
-        // LMTP: one reply per accepted recipient (RFC 2033 4.2), all with the data verdict.
-        while self.session.pending_decisions() > 0 {
-            if self.session.decide(decision.clone()).is_err() {
+        accepted
+    }
+
+    /// Answers the end of a message: once in SMTP; in LMTP once per accepted recipient, in
+    /// RCPT order (RFC 2033 section 4.2), each from the handler's list, or all from one
+    /// decision.
+    fn decide_data(&mut self, verdict: Result<Verdict, Error>) {
+        let verdict = match verdict {
+            Ok(Verdict::Each(mut list)) if list.len() == 1 => Ok(Verdict::One(list.remove(0))),
+            verdict => verdict,
+        };
+        let decisions: Vec<Result<Decision, Error>> = match verdict {
+            Ok(Verdict::One(decision)) => {
+                let n = self.session.pending_decisions().max(1);
+                (0..n).map(|_| Ok(decision.clone())).collect()
+            }
+            Ok(Verdict::Each(list)) if list.len() == self.session.pending_decisions() => {
+                list.into_iter().map(Ok).collect()
+            }
+            Ok(Verdict::Each(list)) => {
+                let n = self.session.pending_decisions();
+                warn!(
+                    given = list.len(),
+                    recipients = n,
+                    "handler gave a wrong number of LMTP verdicts"
+                );
+                (0..n.max(1))
+                    .map(|_| Err("wrong number of verdicts".into()))
+                    .collect()
+            }
+            Err(e) => {
+                let e = e.to_string();
+                let n = self.session.pending_decisions().max(1);
+                (0..n).map(|_| Err(e.clone().into())).collect()
+            }
+        };
+        for decision in decisions {
+            if self.session.pending_decisions() == 0 {
                 break;
             }
+            self.decide(decision, 554);
         }
-        accepted
     }
 
     /// Starts the handler's `data` on a task of its own, fed through a bounded channel: the
@@ -336,9 +469,13 @@ impl<H: Handler> Conn<H> {
             return;
         };
         let (tx, body) = Body::channel(BODY_QUEUE);
+        let lmtp = self.shared.config.protocol == Protocol::Lmtp;
         let join = tokio::spawn(
             async move {
-                let verdict = handler.data(body).await;
+                let verdict = match lmtp {
+                    true => handler.lmtp_data(body).await.map(Verdict::Each),
+                    false => handler.data(body).await.map(Verdict::One),
+                };
                 (handler, verdict)
             }
             .in_current_span(),
@@ -358,7 +495,7 @@ impl<H: Handler> Conn<H> {
 
     /// Ends the body (closing the channel: after `Piece::End` a clean end, without it an
     /// abandoned body) and takes the handler back with its verdict.
-    async fn finish_data(&mut self) -> Result<Decision, Error> {
+    async fn finish_data(&mut self) -> Result<Verdict, Error> {
         self.in_body = false;
         let Some(mut task) = self.data.take() else {
             return Err("no handler for this message".into());
@@ -372,7 +509,7 @@ impl<H: Handler> Conn<H> {
             Err(e) => {
                 // The handler panicked and is gone: close the connection.
                 tracing::error!(error = %e, "handler task failed");
-                Ok(Decision::Reject(error_reply(421)))
+                Ok(Verdict::One(Decision::Reject(error_reply(421))))
             }
         }
     }
@@ -417,30 +554,34 @@ impl<H: Handler> Conn<H> {
         Ok(info)
     }
 
-    /// Closes with `421 4.3.0` at shutdown, outside the core (which has no such input): the
-    /// loop is between replies, or gone. A message in flight is abandoned.
+    /// Closes with `421 4.3.0` at shutdown ([`Session::shutdown`]): the loop is between
+    /// replies, or gone. A message in flight is abandoned.
     async fn goodbye(&mut self) -> io::Result<()> {
         self.data = None;
-        let mut out = BytesMut::new();
-        let enhanced = self.shared.config.extensions.enhanced_status_codes;
-        self.shared.shutdown.encode(&mut out, enhanced);
-        self.trace_output(&out);
+        self.session.shutdown(self.shared.shutdown.clone());
         timed(GOODBYE_WRITE, async {
-            self.io.write_all(&out).await?;
+            while let Some(bytes) = self.session.poll_transmit() {
+                self.trace_output(&bytes);
+                self.io.write_all(&bytes).await?;
+            }
             self.io.shutdown().await
         })
         .await
     }
 
     fn trace_input(&self, n: usize) {
+        self.trace_input_bytes(&self.buf[..n]);
+    }
+
+    fn trace_input_bytes(&self, input: &[u8]) {
         if !tracing::enabled!(tracing::Level::TRACE) {
             return;
         }
         if self.in_body {
-            return trace!("C: [{n} octets of message data]");
+            return trace!("C: [{} octets of message data]", input.len());
         }
         let secret = self.session.expects_secret();
-        for line in self.buf[..n].split_inclusive(|&b| b == b'\n') {
+        for line in input.split_inclusive(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\n").unwrap_or(line);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if secret {
@@ -507,4 +648,45 @@ fn error_reply(code: u16) -> Reply {
 fn busy() -> Decision {
     let reply = Reply::new(503, EnhancedCode::new(5, 5, 1), "Bad sequence of commands");
     Decision::Reject(reply.expect("a valid canned reply"))
+}
+
+/// A stream with octets already read in front: what came after a PROXY header on an
+/// implicit-TLS port, for the TLS acceptor.
+struct Prefixed {
+    prefix: Bytes,
+    io: Box<dyn Io>,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.prefix.is_empty() {
+            return Pin::new(&mut self.io).poll_read(cx, buf);
+        }
+        let n = self.prefix.len().min(buf.remaining());
+        buf.put_slice(&self.prefix[..n]);
+        self.prefix.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }

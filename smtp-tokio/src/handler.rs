@@ -51,10 +51,18 @@ impl fmt::Display for TlsInfo {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ConnInfo {
-    /// The client's address.
+    /// The client's address: the socket's peer, or with the PROXY protocol
+    /// ([`Builder::proxy_protocol`](crate::Builder::proxy_protocol)) the source address in
+    /// the proxy's header. Unspecified (`0.0.0.0:0`) on a Unix-domain socket.
     pub peer: SocketAddr,
-    /// The local address the client connected to.
+    /// The local address the client connected to (with the PROXY protocol, the header's
+    /// destination address).
     pub local: SocketAddr,
+    /// The proxy's own address (the socket's peer), when a PROXY header gave the client's.
+    pub proxy: Option<SocketAddr>,
+    /// The socket path, for a connection on a Unix-domain listener
+    /// ([`Builder::unix_listener`](crate::Builder::unix_listener)).
+    pub unix: Option<std::path::PathBuf>,
     /// Set for an implicit-TLS connection (the handshake is done before
     /// [`Handler::connect`]). After STARTTLS, [`Handler::tls`] tells.
     pub tls: Option<TlsInfo>,
@@ -180,6 +188,21 @@ pub trait Handler: Send + 'static {
     fn data(&mut self, body: Body) -> impl Future<Output = Result<Decision, Error>> + Send {
         drop(body);
         async { Ok(Decision::Accept) }
+    }
+
+    /// The message body in LMTP mode ([`Protocol::Lmtp`](smtp_proto::Protocol)): like
+    /// [`data`](Self::data), but answered with one decision per accepted recipient, in RCPT
+    /// order (RFC 2033 section 4.2: a message can be delivered to one mailbox and fail for
+    /// another). Keep the accepted recipients from [`rcpt`](Self::rcpt) to know the order.
+    /// A list of one decision answers for every recipient; a list of another length answers
+    /// every recipient `554 5.3.0`. The default calls
+    /// [`data`](Self::data) and answers every recipient with its decision.
+    fn lmtp_data(
+        &mut self,
+        body: Body,
+    ) -> impl Future<Output = Result<Vec<Decision>, Error>> + Send {
+        let verdict = self.data(body);
+        async move { Ok(vec![verdict.await?]) }
     }
 
     /// The transaction begun by an accepted MAIL is over without a verdict from

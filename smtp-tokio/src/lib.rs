@@ -48,11 +48,12 @@ mod handler;
 mod server;
 pub mod tls;
 
-pub use body::Body;
+pub use body::{Body, BodyEvent, ParsedBody};
 pub use handler::{serve, ConnInfo, Envelope, Error, Handler, TlsInfo};
 pub use server::{Builder, Server};
 pub use smtp_proto as proto;
+pub use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 pub use smtp_proto::{
-    Config, Credentials, Decision, EnhancedCode, Reply, Secret, TimeoutKind, Timeouts,
+    Config, Credentials, Decision, EnhancedCode, Protocol, Reply, Secret, TimeoutKind, Timeouts,
 };
 pub use tokio_rustls::rustls;

@@ -1,14 +1,23 @@
 //! [`Server`] and its [`Builder`]: listeners, limits, TLS, the connection cap and shutdown.
 
-use crate::conn::{self, Shared};
+use crate::conn::{self, Accepted, Shared};
 use crate::Handler;
+use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 use smtp_proto::{Config, EnhancedCode, Reply, Timeouts, TlsPolicy};
 use std::future::{pending, Future};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+#[cfg(unix)]
+use tokio::net::UnixListener;
+
+/// Stands in for `tokio::net::UnixListener` where there is none: never constructed.
+#[cfg(not(unix))]
+#[derive(Debug)]
+enum UnixListener {}
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -36,13 +45,46 @@ pub struct Builder {
     config: Config,
     plain: Option<Listen>,
     implicit: Option<Listen>,
+    unix: Option<UnixListener>,
     tls: Option<Arc<rustls::ServerConfig>>,
     require_tls: bool,
     max_connections: usize,
     shutdown_timeout: Duration,
+    proxy: Option<(TrustedNetworks, ProxyConfig)>,
 }
 
 impl Builder {
+    /// Also serve on a Unix-domain socket you bound yourself (`tokio::net::UnixListener`):
+    /// the usual transport of LMTP ([`Protocol::Lmtp`](smtp_proto::Protocol) in
+    /// [`config`](Self::config)) between an MTA and a mail store on one host. The same
+    /// handler and configuration serve it; [`ConnInfo::unix`](crate::ConnInfo) names the
+    /// socket and the peer address is unspecified. Neither implicit TLS nor the PROXY
+    /// protocol applies to it (STARTTLS is offered as on the TCP listener).
+    #[cfg(unix)]
+    pub fn unix_listener(mut self, listener: UnixListener) -> Builder {
+        self.unix = Some(listener);
+        self
+    }
+
+    /// Reads the PROXY protocol (HAProxy's `proxy-protocol.txt`, versions 1 and 2) from the
+    /// peers in `trusted` (the proxies' networks), on the plain and the implicit-TLS
+    /// listeners: before the greeting (and before the TLS handshake on the implicit-TLS
+    /// port), within [`ProxyConfig::timeout`] for the whole header. The header's source
+    /// address becomes [`ConnInfo::peer`](crate::ConnInfo) and the proxy's own address
+    /// [`ConnInfo::proxy`](crate::ConnInfo). With [`ProxyConfig::required`] (the default) a
+    /// trusted peer must send a header; with it off it may also speak SMTP directly. A
+    /// trusted peer that sends a malformed, oversized or truncated header, or none in time
+    /// when one is required, is disconnected without a reply.
+    ///
+    /// Peers outside `trusted` are served as plain SMTP with their own address: a header
+    /// they send is never honoured (it reaches the session as an unknown command). To serve
+    /// proxies only, keep other peers away from the port (firewall, or bind it to the
+    /// proxies' network).
+    pub fn proxy_protocol(mut self, trusted: TrustedNetworks, config: ProxyConfig) -> Builder {
+        self.proxy = Some((trusted, config));
+        self
+    }
+
     /// Listen for SMTP (with STARTTLS when [`tls`](Self::tls) is set) on `addr`.
     pub fn bind(mut self, addr: SocketAddr) -> Builder {
         self.plain = Some(Listen::Addr(addr));
@@ -134,7 +176,7 @@ impl Builder {
     /// Binds the listeners and checks the configuration.
     pub async fn build(self) -> io::Result<Server> {
         let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
-        if self.plain.is_none() && self.implicit.is_none() {
+        if self.plain.is_none() && self.implicit.is_none() && self.unix.is_none() {
             return invalid("no address or listener to serve on");
         }
         if self.tls.is_none() && (self.require_tls || self.implicit.is_some()) {
@@ -155,6 +197,7 @@ impl Builder {
         let shared = Arc::new(Shared {
             shutdown: reply(421, (4, 3, 0), "Service shutting down, try again later")?,
             busy: reply(421, (4, 3, 2), "Too many connections, try again later")?,
+            proxy: self.proxy,
             config: Arc::new(config),
             tls: self.tls,
         });
@@ -170,6 +213,7 @@ impl Builder {
             shared,
             plain,
             implicit,
+            unix: self.unix,
             max_connections: self.max_connections,
             shutdown_timeout: self.shutdown_timeout,
         })
@@ -206,6 +250,7 @@ pub struct Server {
     shared: Arc<Shared>,
     plain: Option<TcpListener>,
     implicit: Option<TcpListener>,
+    unix: Option<UnixListener>,
     max_connections: usize,
     shutdown_timeout: Duration,
 }
@@ -218,10 +263,12 @@ impl Server {
             config: Config::default(),
             plain: None,
             implicit: None,
+            unix: None,
             tls: None,
             require_tls: false,
             max_connections: 1000,
             shutdown_timeout: Duration::from_secs(30),
+            proxy: None,
         }
     }
 
@@ -253,6 +300,7 @@ impl Server {
             shared,
             plain,
             implicit,
+            unix,
             max_connections,
             shutdown_timeout,
         } = self;
@@ -261,7 +309,7 @@ impl Server {
         let mut connections = JoinSet::new();
         let mut signal = std::pin::pin!(signal);
         loop {
-            let (accepted, implicit_tls) = tokio::select! {
+            let accepted = tokio::select! {
                 () = &mut signal => break,
                 Some(done) = connections.join_next(), if !connections.is_empty() => {
                     if let Err(e) = done {
@@ -269,11 +317,12 @@ impl Server {
                     }
                     continue;
                 }
-                r = accept(plain.as_ref()) => (r, false),
-                r = accept(implicit.as_ref()) => (r, true),
+                r = accept(plain.as_ref(), false) => r,
+                r = accept(implicit.as_ref(), true) => r,
+                r = accept_unix(unix.as_ref()) => r,
             };
-            let tcp = match accepted {
-                Ok(tcp) => tcp,
+            let accepted = match accepted {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
@@ -286,11 +335,11 @@ impl Server {
             let shared = Arc::clone(&shared);
             let stopping = stopping.clone();
             connections.spawn(async move {
-                conn::serve(shared, tcp, implicit_tls, handler, stopping).await;
+                conn::serve(shared, accepted, handler, stopping).await;
                 drop(permit);
             });
         }
-        drop((plain, implicit));
+        drop((plain, implicit, unix));
         tracing::info!(connections = connections.len(), "shutting down");
         let _ = stop.send(Some(Instant::now() + shutdown_timeout));
         while let Some(done) = connections.join_next().await {
@@ -302,9 +351,47 @@ impl Server {
     }
 }
 
-async fn accept(listener: Option<&TcpListener>) -> io::Result<TcpStream> {
+async fn accept(listener: Option<&TcpListener>, implicit_tls: bool) -> io::Result<Accepted> {
+    let Some(listener) = listener else {
+        return pending().await;
+    };
+    let (tcp, peer) = listener.accept().await?;
+    let local = tcp.local_addr()?;
+    let _ = tcp.set_nodelay(true);
+    Ok(Accepted {
+        io: Box::new(tcp),
+        peer,
+        local,
+        unix: None,
+        implicit_tls,
+    })
+}
+
+#[cfg(not(unix))]
+async fn accept_unix(listener: Option<&UnixListener>) -> io::Result<Accepted> {
     match listener {
-        Some(listener) => listener.accept().await.map(|(tcp, _)| tcp),
         None => pending().await,
+        Some(never) => match *never {},
     }
+}
+
+#[cfg(unix)]
+async fn accept_unix(listener: Option<&UnixListener>) -> io::Result<Accepted> {
+    let Some(listener) = listener else {
+        return pending().await;
+    };
+    let (stream, _) = listener.accept().await?;
+    let path = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(PathBuf::from))
+        .unwrap_or_default();
+    let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    Ok(Accepted {
+        io: Box::new(stream),
+        peer: unspecified,
+        local: unspecified,
+        unix: Some(path),
+        implicit_tls: false,
+    })
 }
