@@ -1,5 +1,59 @@
-//! The blocking (std::net) adapter for [`smtp_proto`]. Not written yet: see issue 4.
+//! # smtp-blocking: an SMTP server over `std::net`, without an async runtime
+//!
+//! This crate drives the sans-IO [`smtp_proto`] core over blocking sockets, one thread per
+//! connection, and adds only what needs IO: listening, TLS (rustls, through
+//! [`rustls::StreamOwned`]), timers (socket read timeouts from the core's
+//! [`poll_timeout`](smtp_proto::Session::poll_timeout)), and your [`Handler`]. It behaves like
+//! `smtp-tokio` (the same builder options, handler methods and replies; both pass the same
+//! conformance suite): the core answers everything the RFCs decide, your handler decides
+//! policy.
+//!
+//! ## The common case: envelope and message
+//! ```no_run
+//! use smtp_blocking::{Body, Decision, Envelope};
+//! use std::io::Read;
+//! # fn main() -> std::io::Result<()> {
+//! let listener = std::net::TcpListener::bind("127.0.0.1:2525")?;
+//! smtp_blocking::serve(listener, |envelope: Envelope, body: &mut Body<'_>| {
+//!     let mut message = Vec::new();
+//!     body.read_to_end(&mut message)?;
+//!     println!("from {} to {:?}: {} octets", envelope.from, envelope.to, message.len());
+//!     Ok(Decision::Accept)
+//! })
+//! # }
+//! ```
+//!
+//! ## Full control
+//! [`Server::builder`] takes addresses or listeners, every core limit and timeout
+//! ([`Config`]), TLS for STARTTLS, an implicit-TLS listener and TLS-required mode, a
+//! connection cap (`421 4.3.2` beyond it) and a graceful-shutdown deadline
+//! ([`ShutdownHandle`]). A [`Handler`] (one clone per connection) answers connect,
+//! HELO/EHLO, AUTH, MAIL, RCPT and the message, and learns about resets and TLS.
+//!
+//! ## How it drives the core
+//! One loop per connection, in the core's call order (see [`smtp_proto::Session`]), pulled
+//! one event at a time: drain events, write the replies, close if closed, else read with
+//! the core's timer and feed the result back. The message [`Body`] pulls the same loop while
+//! the handler reads it, so a body streams through without a second thread or a buffer, and
+//! what the handler leaves unread is drained after it returns. Reads wake up every 50 ms to
+//! notice a shutdown; the accept loop polls its listeners every 10 ms.
+//!
+//! ## Logging
+//! Each connection runs in a `tracing` span `smtp` with the peer address and, once
+//! negotiated, the TLS parameters. Protocol lines are logged at `trace` level (message data
+//! by size only; AUTH payloads masked).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod conn;
+mod handler;
+mod server;
+
+pub use conn::Body;
+pub use handler::{serve, ConnInfo, Envelope, Error, Handler, TlsInfo};
+pub use rustls;
+pub use server::{Builder, Server, ShutdownHandle};
 pub use smtp_proto as proto;
+pub use smtp_proto::{
+    Config, Credentials, Decision, EnhancedCode, Reply, Secret, TimeoutKind, Timeouts,
+};

@@ -1,0 +1,145 @@
+//! The handler policy every adapter's test handler follows, and where it reports.
+
+use smtp_proto::{Decision, EnhancedCode, Reply};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// A message the handler accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// The reverse-path, as displayed (`<a@b>`).
+    pub from: String,
+    /// The accepted recipients, as displayed.
+    pub to: Vec<String>,
+    /// The body, byte for byte.
+    pub body: Vec<u8>,
+    /// Whether the connection was under TLS.
+    pub tls: bool,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    delivered: Vec<Delivered>,
+    /// Every MAIL FROM the handler was asked about.
+    mail: Vec<String>,
+}
+
+/// Where the handlers of one server report: thread-safe, cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Sink(Arc<(Mutex<Seen>, Condvar)>);
+
+impl Sink {
+    fn update(&self, f: impl FnOnce(&mut Seen)) {
+        f(&mut self.0 .0.lock().unwrap());
+        self.0 .1.notify_all();
+    }
+
+    /// The messages delivered so far.
+    pub fn delivered(&self) -> Vec<Delivered> {
+        self.0 .0.lock().unwrap().delivered.clone()
+    }
+
+    /// Every MAIL FROM the handler was asked about.
+    pub fn mail(&self) -> Vec<String> {
+        self.0 .0.lock().unwrap().mail.clone()
+    }
+
+    /// Waits (at most `timeout`) until `n` messages were delivered, and returns them.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Delivered> {
+        let end = Instant::now() + timeout;
+        let mut seen = self.0 .0.lock().unwrap();
+        while seen.delivered.len() < n {
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{} of {n} messages delivered",
+                seen.delivered.len()
+            );
+            seen = self.0 .1.wait_timeout(seen, left).unwrap().0;
+        }
+        seen.delivered.clone()
+    }
+}
+
+/// The state of a test handler for one connection, and the suite's policy. An adapter's
+/// test handler forwards each callback here:
+///
+/// - `mail(from)` → [`Recorder::mail`], which accepts;
+/// - `rcpt(to)` → [`Recorder::rcpt`]: a local part starting with `reject` gets `550 5.1.1`;
+/// - `data(body)`: if [`Recorder::wants_body`], read the whole body and give it to
+///   [`Recorder::deliver`]; otherwise return [`Recorder::skip_body`] without reading;
+/// - `reset()` → [`Recorder::reset`]; `tls()` and an implicit-TLS connect → [`Recorder::tls`].
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    sink: Sink,
+    from: String,
+    to: Vec<String>,
+    tls: bool,
+}
+
+impl Recorder {
+    /// A recorder reporting to `sink`.
+    pub fn new(sink: Sink) -> Recorder {
+        Recorder {
+            sink,
+            from: String::new(),
+            to: Vec::new(),
+            tls: false,
+        }
+    }
+
+    /// The connection is under TLS.
+    pub fn tls(&mut self) {
+        self.tls = true;
+    }
+
+    /// MAIL FROM: accepted.
+    pub fn mail(&mut self, from: &str) -> Decision {
+        self.sink.update(|s| s.mail.push(from.to_owned()));
+        self.from = from.to_owned();
+        self.to.clear();
+        Decision::Accept
+    }
+
+    /// RCPT TO: `reject…@` is refused with `550 5.1.1`, the rest accepted.
+    pub fn rcpt(&mut self, to: &str) -> Decision {
+        if to.trim_start_matches('<').starts_with("reject") {
+            let reply = Reply::new(550, EnhancedCode::new(5, 1, 1), "No such user");
+            return Decision::Reject(reply.unwrap());
+        }
+        self.to.push(to.to_owned());
+        Decision::Accept
+    }
+
+    /// Whether the handler reads the body: not when a recipient starts with `early` (the
+    /// handler then returns at once, and the adapter must drain the body).
+    pub fn wants_body(&self) -> bool {
+        !self
+            .to
+            .iter()
+            .any(|to| to.trim_start_matches('<').starts_with("early"))
+    }
+
+    /// The answer of a handler that did not read the body: `250 2.0.0 Skipped`.
+    pub fn skip_body(&mut self) -> Decision {
+        self.to.clear();
+        Decision::AcceptWith(Reply::new(250, EnhancedCode::new(2, 0, 0), "Skipped").unwrap())
+    }
+
+    /// The whole body was read: record the message and accept it.
+    pub fn deliver(&mut self, body: Vec<u8>) -> Decision {
+        let message = Delivered {
+            from: self.from.clone(),
+            to: std::mem::take(&mut self.to),
+            body,
+            tls: self.tls,
+        };
+        self.sink.update(|s| s.delivered.push(message));
+        Decision::Accept
+    }
+
+    /// RSET and the like.
+    pub fn reset(&mut self) {
+        self.to.clear();
+    }
+}

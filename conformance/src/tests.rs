@@ -1,0 +1,468 @@
+//! The tests, each generic over the [`Adapter`]. [`suite!`](crate::suite) makes a `#[test]`
+//! of each for one adapter.
+
+use crate::{Adapter, Client, TestCert, TestConfig, CLIENT_TIMEOUT};
+use smtp_proto::BareLineEndings;
+use std::collections::HashMap;
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn ehlo(c: &mut Client) -> Vec<String> {
+    c.cmd("EHLO client.test", 250).lines
+}
+
+/// EHLO, MAIL, two RCPTs, DATA with a dot-stuffed line, QUIT: the handler gets the envelope
+/// and the body byte for byte.
+pub fn full_transaction<A: Adapter>() {
+    let server = A::start(TestConfig::new());
+    let mut c = server.client();
+    let lines = ehlo(&mut c);
+    assert!(lines[0].starts_with("mx.test"), "{lines:?}");
+    assert!(lines.iter().any(|l| l == "PIPELINING"), "{lines:?}");
+    c.envelope("alice@client.test", &["bob@mx.test", "carol@mx.test"]);
+    let body = b"Subject: hi\r\n\r\nHello\r\n.leading dot\r\n..two dots\r\n";
+    assert_eq!(c.data(body).code, 250);
+    c.cmd("QUIT", 221);
+    c.expect_closed();
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert_eq!(got[0].from, "<alice@client.test>");
+    assert_eq!(got[0].to, ["<bob@mx.test>", "<carol@mx.test>"]);
+    assert_eq!(got[0].body, body);
+    assert!(!got[0].tls);
+    server.stop();
+}
+
+/// One write with a whole pipelined group (RFC 2920): the replies come back in order,
+/// including the refused recipient's.
+pub fn pipelined_group_replies_in_order<A: Adapter>() {
+    let server = A::start(TestConfig::new());
+    let mut c = server.client();
+    c.send(
+        "EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<b@mx.test>\r\n\
+         RCPT TO:<reject@mx.test>\r\nRCPT TO:<c@mx.test>\r\nDATA\r\n",
+    );
+    for code in [250, 250, 250, 550, 250, 354] {
+        c.expect(code);
+    }
+    c.send("pipelined\r\n.\r\nNOOP\r\nRSET\r\nQUIT\r\n");
+    for code in [250, 250, 250, 221] {
+        c.expect(code);
+    }
+    c.expect_closed();
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert_eq!(got[0].to, ["<b@mx.test>", "<c@mx.test>"]);
+    assert_eq!(got[0].body, b"pipelined\r\n");
+}
+
+/// RSET drops the transaction: RCPT and DATA need a new MAIL; the next message has only
+/// the recipients given after it.
+pub fn rset_semantics<A: Adapter>() {
+    let server = A::start(TestConfig::new());
+    let mut c = server.client();
+    ehlo(&mut c);
+    c.envelope("first@client.test", &["dropped@mx.test"]);
+    c.cmd("RSET", 250);
+    c.cmd("RCPT TO:<x@mx.test>", 503);
+    c.cmd("DATA", 503);
+    c.cmd("RSET", 250); // RSET without a transaction is fine too
+    c.envelope("second@client.test", &["kept@mx.test"]);
+    assert_eq!(c.data(b"after rset\r\n").code, 250);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert_eq!(got[0].from, "<second@client.test>");
+    assert_eq!(got[0].to, ["<kept@mx.test>"]);
+    assert_eq!(server.sink.delivered().len(), 1);
+}
+
+/// A command line of exactly `max_line_length` octets (CRLF included) is fine, one more is
+/// `500 5.5.2`, and the session goes on.
+pub fn line_length_at_the_edge<A: Adapter>() {
+    let server = A::start(TestConfig::new());
+    let mut c = server.client();
+    ehlo(&mut c);
+    let fill = |n: usize| format!("NOOP {}\r\n", "x".repeat(n - 7));
+    c.send(fill(512));
+    c.expect(250);
+    c.send(fill(513));
+    assert!(c.expect(500).lines[0].starts_with("5.5.2"));
+    // A very long line (no LF for a while) costs no memory and one reply.
+    c.send(fill(100_000));
+    c.expect(500);
+    c.cmd("NOOP", 250);
+}
+
+fn lines_of(n: usize) -> Vec<u8> {
+    // 100-octet lines: 98 octets and CRLF.
+    let mut body = Vec::new();
+    for i in 0..n {
+        body.extend_from_slice(format!("{:0>98}\r\n", i).as_bytes());
+    }
+    body
+}
+
+/// A message of exactly `max_message_size` octets is accepted; one octet more is drained
+/// and `552`; so is a far larger one; and the connection stays in step for the next message.
+pub fn message_size_at_the_edge_with_drain<A: Adapter>() {
+    let mut config = TestConfig::new();
+    config.config.max_message_size = 1000;
+    let server = A::start(config);
+    let mut c = server.client();
+    let lines = ehlo(&mut c);
+    assert!(lines.iter().any(|l| l == "SIZE 1000"), "{lines:?}");
+    let exact = lines_of(10);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(&exact).code, 250);
+    let mut over = b"z".to_vec();
+    over.extend_from_slice(&exact);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(&over).code, 552);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(&lines_of(5000)).code, 552);
+    c.cmd("MAIL FROM:<a@client.test> SIZE=1001", 552);
+    c.envelope("last@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(b"small\r\n").code, 250);
+    let got = server.sink.wait_for(2, CLIENT_TIMEOUT);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].body, exact);
+    assert_eq!(got[1].body, b"small\r\n");
+}
+
+/// `max_recipients` recipients are accepted, the next is `452 4.5.3`, and the message goes
+/// to the accepted ones.
+pub fn recipient_limit_at_the_edge<A: Adapter>() {
+    let mut config = TestConfig::new();
+    config.config.max_recipients = 3;
+    let server = A::start(config);
+    let mut c = server.client();
+    ehlo(&mut c);
+    c.envelope("a@client.test", &["r1@mx.test", "r2@mx.test", "r3@mx.test"]);
+    assert!(c.cmd("RCPT TO:<r4@mx.test>", 452).lines[0].starts_with("4.5.3"));
+    assert_eq!(c.data(b"three\r\n").code, 250);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert_eq!(got[0].to.len(), 3);
+}
+
+/// With `max_errors = 3`, two bad commands get `500`, the third `421 4.7.0` and the close.
+pub fn error_limit_at_the_edge<A: Adapter>() {
+    let mut config = TestConfig::new();
+    config.config.max_errors = 3;
+    let server = A::start(config);
+    let mut c = server.client();
+    ehlo(&mut c);
+    c.cmd("BOGUS", 500);
+    c.cmd("BOGUS", 500);
+    assert!(c.cmd("BOGUS", 421).lines[0].starts_with("4.7.0"));
+    c.expect_closed();
+}
+
+/// A client that says nothing gets `421 4.4.2` after the command timeout, and is closed.
+pub fn command_timeout<A: Adapter>() {
+    let mut config = TestConfig::new();
+    config.config.timeouts.command = Duration::from_millis(300);
+    let server = A::start(config);
+    let start = Instant::now();
+    let mut c = server.client();
+    assert!(c.expect(421).lines[0].starts_with("4.4.2"));
+    c.expect_closed();
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_millis(250), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+}
+
+/// A client that stops in the middle of the data gets `421 4.4.2` after the data-block
+/// timeout; nothing is delivered.
+pub fn data_timeout<A: Adapter>() {
+    let mut config = TestConfig::new();
+    config.config.timeouts.data_block = Duration::from_millis(300);
+    let server = A::start(config);
+    let mut c = server.client();
+    ehlo(&mut c);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    c.cmd("DATA", 354);
+    c.send("Subject: stalled\r\n");
+    assert!(c.expect(421).lines[0].starts_with("4.4.2"));
+    c.expect_closed();
+    thread::sleep(Duration::from_millis(100));
+    assert!(server.sink.delivered().is_empty());
+}
+
+/// STARTTLS with a command pipelined behind it in the same plaintext write: the command is
+/// thrown away, never executed; after the handshake the session wants a new EHLO, which no
+/// longer offers STARTTLS; the message arrives marked as TLS.
+pub fn starttls_reehlo_and_injection_discarded<A: Adapter>() {
+    let cert = TestCert::new();
+    let mut config = TestConfig::new();
+    config.tls = Some(cert.server.clone());
+    let server = A::start(config);
+    let mut c = server.client();
+    assert!(ehlo(&mut c).iter().any(|l| l == "STARTTLS"));
+    c.send("STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n");
+    c.expect(220);
+    c.handshake(&cert.client);
+    c.cmd("MAIL FROM:<a@client.test>", 503); // the EHLO before TLS is forgotten
+    let lines = ehlo(&mut c);
+    assert!(!lines.iter().any(|l| l == "STARTTLS"), "{lines:?}");
+    c.cmd("STARTTLS", 503);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(b"secret\r\n").code, 250);
+    c.cmd("QUIT", 221);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert!(got[0].tls);
+    assert_eq!(got[0].body, b"secret\r\n");
+    assert_eq!(server.sink.mail(), ["<a@client.test>"]);
+}
+
+/// Implicit TLS: the handshake first, then SMTP without STARTTLS.
+pub fn implicit_tls<A: Adapter>() {
+    let cert = TestCert::new();
+    let mut config = TestConfig::new();
+    config.tls = Some(cert.server.clone());
+    config.implicit_tls = true;
+    let server = A::start(config);
+    let mut c = Client::connect_tls(server.tls_addr.expect("an implicit-TLS port"), &cert.client);
+    assert!(!ehlo(&mut c).iter().any(|l| l == "STARTTLS"));
+    c.envelope("a@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(b"implicit\r\n").code, 250);
+    c.cmd("QUIT", 221);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert!(got[0].tls);
+    assert_eq!(got[0].body, b"implicit\r\n");
+}
+
+/// TLS-required mode: before STARTTLS only NOOP, EHLO, STARTTLS and QUIT; mail after it.
+pub fn tls_required<A: Adapter>() {
+    let cert = TestCert::new();
+    let mut config = TestConfig::new();
+    config.tls = Some(cert.server.clone());
+    config.require_tls = true;
+    let server = A::start(config);
+    let mut c = server.client();
+    ehlo(&mut c);
+    assert!(c.cmd("MAIL FROM:<a@client.test>", 530).lines[0].starts_with("5.7.0"));
+    c.cmd("NOOP", 250);
+    c.starttls(&cert.client);
+    ehlo(&mut c);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(b"required\r\n").code, 250);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert!(got[0].tls);
+    assert!(server.sink.mail().len() == 1);
+}
+
+/// The SMTP smuggling end-of-data lookalikes (CVE-2023-51764/51765/51766).
+const SMUGGLING: [&str; 6] = ["\n.\n", "\n.\r\n", "\r\n.\n", "\r.\r\n", "\r\n.\r", "\r.\r"];
+
+fn smuggle(c: &mut Client, variant: &str) -> u16 {
+    c.envelope("a@client.test", &["b@mx.test"]);
+    c.cmd("DATA", 354);
+    c.send(format!(
+        "Subject: s\r\n\r\nhello{variant}MAIL FROM:<smuggled@evil.test>\r\n\
+         RCPT TO:<victim@mx.test>\r\nDATA\r\nsmuggled\r\n.\r\n"
+    ));
+    let code = c.reply().code;
+    c.cmd("NOOP", 250); // still in step: nothing smuggled was executed
+    code
+}
+
+/// Under the default policy every lookalike ends nothing and the message is refused
+/// (`550 5.6.0`); the smuggled commands are never executed.
+pub fn smuggling_variants_rejected<A: Adapter>() {
+    let server = A::start(TestConfig::new());
+    let mut c = server.client();
+    ehlo(&mut c);
+    for variant in SMUGGLING {
+        assert_eq!(smuggle(&mut c, variant), 550, "{variant:?}");
+    }
+    assert!(server.sink.delivered().is_empty());
+    assert!(server.sink.mail().iter().all(|m| m == "<a@client.test>"));
+}
+
+/// With bare line endings accepted as data, each lookalike is part of one message, smuggled
+/// commands included.
+pub fn smuggling_variants_accepted_as_data<A: Adapter>() {
+    let mut config = TestConfig::new();
+    config.config.bare_line_endings = BareLineEndings::Accept;
+    let server = A::start(config);
+    let mut c = server.client();
+    ehlo(&mut c);
+    for variant in SMUGGLING {
+        assert_eq!(smuggle(&mut c, variant), 250, "{variant:?}");
+    }
+    let got = server.sink.wait_for(SMUGGLING.len(), CLIENT_TIMEOUT);
+    assert_eq!(got.len(), SMUGGLING.len());
+    for message in got {
+        let body = String::from_utf8(message.body).unwrap();
+        assert!(body.starts_with("Subject: s\r\n\r\nhello"), "{body:?}");
+        assert!(
+            body.contains("MAIL FROM:<smuggled@evil.test>\r\n"),
+            "{body:?}"
+        );
+    }
+    assert!(server.sink.mail().iter().all(|m| m == "<a@client.test>"));
+}
+
+/// BDAT (RFC 3030): chunks in one pipelined write; a chunk holding `CRLF.CRLF` and command
+/// lines is data.
+pub fn bdat_chunks<A: Adapter>() {
+    let server = A::start(TestConfig::new());
+    let mut c = server.client();
+    assert!(ehlo(&mut c).iter().any(|l| l == "CHUNKING"));
+    c.envelope("a@client.test", &["b@mx.test"]);
+    let first = "Subject: bdat\r\n\r\nline\r\n.\r\nQUIT\r\n";
+    let last = "RSET\r\nend\r\n";
+    c.send(format!(
+        "BDAT {}\r\n{first}BDAT {} LAST\r\n{last}",
+        first.len(),
+        last.len()
+    ));
+    c.expect(250);
+    c.expect(250);
+    c.cmd("NOOP", 250);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert_eq!(got[0].body, format!("{first}{last}").as_bytes());
+}
+
+/// The pipelined BDAT after a refused RCPT (no valid recipient): the chunk is read as data
+/// and refused, never executed as commands.
+pub fn bdat_after_rejected_rcpt_is_data<A: Adapter>() {
+    let server = A::start(TestConfig::new());
+    let mut c = server.client();
+    ehlo(&mut c);
+    let chunk = "MAIL FROM:<evil@attacker.test>\r\nRCPT TO:<victim@mx.test>\r\n";
+    c.send(format!(
+        "MAIL FROM:<a@client.test>\r\nRCPT TO:<reject@mx.test>\r\nBDAT {} LAST\r\n{chunk}NOOP\r\n",
+        chunk.len()
+    ));
+    c.expect(250);
+    c.expect(550);
+    let refused = c.reply();
+    assert!(refused.code >= 500, "{refused:?}");
+    c.expect(250); // the NOOP: exactly one reply for the chunk, none for its lines
+    c.cmd("QUIT", 221);
+    c.expect_closed();
+    assert!(server.sink.delivered().is_empty());
+    assert_eq!(server.sink.mail(), ["<a@client.test>"]);
+}
+
+/// A handler that returns from `data` without reading: the adapter drains the body, the
+/// handler's reply goes out after the end of data, and the next message is intact.
+pub fn early_return_from_data_drains<A: Adapter>() {
+    let server = A::start(TestConfig::new());
+    let mut c = server.client();
+    ehlo(&mut c);
+    c.envelope("a@client.test", &["early@mx.test"]);
+    let reply = c.data(&lines_of(3000));
+    assert_eq!(
+        (reply.code, reply.lines[0].as_str()),
+        (250, "2.0.0 Skipped")
+    );
+    c.envelope("a@client.test", &["b@mx.test"]);
+    let body = lines_of(7);
+    assert_eq!(c.data(&body).code, 250);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, body);
+}
+
+/// Beyond `max_connections`, a client gets `421 4.3.2` and is closed; a freed slot serves
+/// again.
+pub fn connection_cap<A: Adapter>() {
+    let mut config = TestConfig::new();
+    config.max_connections = 2;
+    let server = A::start(config);
+    let mut a = server.client();
+    let _b = server.client();
+    let mut over = Client::connect(server.addr);
+    assert!(over.expect(421).lines[0].starts_with("4.3.2"));
+    over.expect_closed();
+    a.cmd("QUIT", 221);
+    a.expect_closed();
+    let end = Instant::now() + CLIENT_TIMEOUT;
+    loop {
+        let mut c = Client::connect(server.addr);
+        if c.reply().code == 220 {
+            break;
+        }
+        assert!(Instant::now() < end, "the slot was never freed");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Graceful shutdown: an idle client gets `421 4.3.0` at once; a message in flight
+/// completes and is delivered, then that client gets the `421` too.
+pub fn graceful_shutdown<A: Adapter>() {
+    let server = A::start(TestConfig::new());
+    let sink = server.sink.clone();
+    let mut idle = server.client();
+    ehlo(&mut idle);
+    let mut busy = server.client();
+    ehlo(&mut busy);
+    busy.envelope("a@client.test", &["b@mx.test"]);
+    busy.cmd("DATA", 354);
+    busy.send("Subject: in flight\r\n\r\n");
+    let stopping = thread::spawn(move || server.stop());
+    assert!(idle.expect(421).lines[0].starts_with("4.3.0"));
+    idle.expect_closed();
+    thread::sleep(Duration::from_millis(200));
+    busy.send("the end\r\n.\r\n");
+    busy.expect(250);
+    assert!(busy.expect(421).lines[0].starts_with("4.3.0"));
+    busy.expect_closed();
+    stopping.join().unwrap();
+    let got = sink.delivered();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, b"Subject: in flight\r\n\r\nthe end\r\n");
+}
+
+/// 50 clients at once, 20 messages each, all different: every message reaches the handler
+/// exactly once, byte for byte.
+pub fn concurrent_clients<A: Adapter>() {
+    const CLIENTS: usize = 50;
+    const MESSAGES: usize = 20;
+    let server = A::start(TestConfig::new());
+    let body = |i: usize, j: usize| {
+        let mut body = format!("Subject: client {i} message {j}\r\n\r\n").into_bytes();
+        body.extend_from_slice(b".dot-stuffed line\r\n");
+        body.extend_from_slice(&lines_of((i * 7 + j * 13) % 50));
+        body
+    };
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let addr = server.addr;
+            thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                c.expect(220);
+                ehlo(&mut c);
+                for j in 0..MESSAGES {
+                    c.envelope(&format!("c{i}@client.test"), &[&format!("m{j}@mx.test")]);
+                    assert_eq!(c.data(&body(i, j)).code, 250);
+                }
+                c.cmd("QUIT", 221);
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client failed");
+    }
+    let got = server.sink.wait_for(CLIENTS * MESSAGES, CLIENT_TIMEOUT);
+    assert_eq!(got.len(), CLIENTS * MESSAGES);
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for message in &got {
+        let key = (message.from.clone(), message.to.concat());
+        *seen.entry(key.clone()).or_default() += 1;
+        let i: usize = message.from[2..]
+            .split('@')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let j: usize = message.to[0][2..]
+            .split('@')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(message.body, body(i, j), "client {i} message {j}");
+    }
+    assert_eq!(seen.len(), CLIENTS * MESSAGES);
+    assert!(seen.values().all(|&n| n == 1));
+}

@@ -1,0 +1,504 @@
+//! One connection on its own thread: the drive loop over the core, and the message [`Body`]
+//! that pulls the same loop forward as it is read.
+
+use crate::{ConnInfo, Error, Handler, TlsInfo};
+use bytes::{Buf, Bytes};
+use smtp_proto::{Config, Decision, EnhancedCode, Event, Reply, Session, Timeout};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tracing::{debug, trace, warn};
+
+/// What the connections of a server share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: Arc<Config>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `421 4.3.0`, for graceful shutdown.
+    pub shutdown: Reply,
+    /// `421 4.3.2`, beyond the connection cap.
+    pub busy: Reply,
+    /// Set when the server shuts down: until when transactions in flight may go on.
+    pub stopping: OnceLock<Instant>,
+}
+
+const READ_BUFFER: usize = 16 << 10;
+/// A blocked read wakes up this often to notice a shutdown.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+type TlsStream = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+
+/// The connection: TCP, then TLS over it (implicit, or after STARTTLS).
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => &tls.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.write(buf),
+            Stream::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(tcp) => tcp.flush(),
+            Stream::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+/// The driver of one session. Private: handlers see it only through [`Body`].
+pub(crate) struct Conn {
+    shared: Arc<Shared>,
+    info: ConnInfo,
+    session: Session,
+    io: Stream,
+    buf: Box<[u8]>,
+    /// Between DataStart and its end: input is message data (logged by size only).
+    in_body: bool,
+    /// The event that ended a body, kept for the main loop (which decides on it).
+    stashed: Option<Event>,
+    /// A read or write failed: the connection is over.
+    broken: bool,
+}
+
+/// Serves one accepted connection to the end, on the calling thread.
+pub(crate) fn serve<H: Handler>(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    implicit_tls: bool,
+    mut handler: H,
+) {
+    let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
+        return;
+    };
+    let span = tracing::info_span!("smtp", %peer, tls = tracing::field::Empty);
+    let _entered = span.enter();
+    let session = Session::new(Arc::clone(&shared.config));
+    let mut conn = Conn {
+        shared,
+        info: ConnInfo {
+            peer,
+            local,
+            tls: None,
+        },
+        session,
+        io: Stream::Plain(tcp),
+        buf: vec![0; READ_BUFFER].into_boxed_slice(),
+        in_body: false,
+        stashed: None,
+        broken: false,
+    };
+    debug!("connected");
+    match conn.run(implicit_tls, &mut handler) {
+        Ok(()) => debug!("closed"),
+        Err(e) => debug!(error = %e, "closed on error"),
+    }
+}
+
+impl Conn {
+    fn run<H: Handler>(&mut self, implicit_tls: bool, handler: &mut H) -> io::Result<()> {
+        let tcp = self.io.tcp();
+        tcp.set_nonblocking(false)?;
+        tcp.set_nodelay(true)?;
+        tcp.set_write_timeout(Some(self.shared.config.timeouts.command))?;
+        if implicit_tls {
+            self.handshake()?;
+        }
+        self.open(handler);
+        while let Some(event) = self.next_event()? {
+            self.event(event, handler)?;
+        }
+        if let Stream::Tls(tls) = &mut self.io {
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+        let _ = self.io.tcp().shutdown(Shutdown::Both);
+        Ok(())
+    }
+
+    /// Asks the handler about the new connection, and refuses it if told to.
+    fn open<H: Handler>(&mut self, handler: &mut H) {
+        let config = Arc::clone(&self.shared.config);
+        self.session = match handler.connect(&self.info) {
+            Ok(Decision::Reject(reply)) if !reply.is_positive() => Session::refuse(config, reply),
+            Ok(_) if self.info.tls.is_some() => Session::new_implicit_tls(config),
+            Ok(_) => Session::new(config),
+            Err(e) => {
+                warn!(error = %e, "handler failed at connect");
+                Session::refuse(config, error_reply(421))
+            }
+        };
+    }
+
+    /// The core's call order, pulled one event at a time: the next event, after writing the
+    /// replies and reading as needed. `None` once the session is closed and all is written.
+    fn next_event(&mut self) -> io::Result<Option<Event>> {
+        if let Some(event) = self.stashed.take() {
+            return Ok(Some(event));
+        }
+        if self.broken {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let result = self.pull();
+        self.broken = result.is_err();
+        result
+    }
+
+    fn pull(&mut self) -> io::Result<Option<Event>> {
+        loop {
+            if let Some(event) = self.session.poll_event() {
+                match event {
+                    Event::DataStart => self.in_body = true,
+                    Event::DataEnd { .. } | Event::DataAborted { .. } => self.in_body = false,
+                    _ => {}
+                }
+                return Ok(Some(event));
+            }
+            let wrote = self.transmit()?;
+            if self.session.is_closed() {
+                return Ok(None);
+            }
+            let Some(timer) = self.session.poll_timeout() else {
+                return Ok(None);
+            };
+            if self.session.wants_read() {
+                self.read(timer)?;
+            } else if !wrote {
+                // Nothing to parse and no reading wanted (early input held during the
+                // greeting delay): wait out the timer.
+                std::thread::sleep(timer.after);
+                self.session.handle_timeout(timer.kind);
+            }
+        }
+    }
+
+    /// One read with the core's timer, waking up to notice a shutdown: idle sessions close
+    /// at once, transactions at the shutdown deadline.
+    fn read(&mut self, timer: Timeout) -> io::Result<()> {
+        let deadline = Instant::now() + timer.after;
+        loop {
+            let now = Instant::now();
+            if let Some(&stop) = self.shared.stopping.get() {
+                if !self.session.in_transaction() || now >= stop {
+                    debug!("shutting down: closing");
+                    self.session.shutdown(self.shared.shutdown.clone());
+                    return Ok(());
+                }
+            }
+            if now >= deadline {
+                debug!(kind = ?timer.kind, "timeout");
+                self.session.handle_timeout(timer.kind);
+                return Ok(());
+            }
+            let wait = (deadline - now).clamp(Duration::from_millis(1), STOP_POLL);
+            self.io.tcp().set_read_timeout(Some(wait))?;
+            match self.io.read(&mut self.buf) {
+                Ok(0) => self.session.handle_eof(),
+                Ok(n) => {
+                    self.trace_input(n);
+                    self.session.handle_input(&self.buf[..n]);
+                }
+                Err(e) if is_retry(&e) => continue,
+                Err(e) => {
+                    debug!(error = %e, "read failed");
+                    self.session.handle_eof();
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    fn event<H: Handler>(&mut self, event: Event, handler: &mut H) -> io::Result<()> {
+        match event {
+            Event::Hello { domain, esmtp } => {
+                let verdict = handler.helo(domain.as_str(), esmtp);
+                self.decide(verdict, 451);
+            }
+            Event::Auth {
+                mechanism,
+                credentials,
+            } => {
+                let verdict = handler.auth(mechanism.as_str(), &credentials);
+                self.decide(verdict, 454);
+            }
+            Event::AuthResponse { response } => {
+                let verdict = handler.auth_response(&response);
+                self.decide(verdict, 454);
+            }
+            Event::MailFrom { from, params } => {
+                let verdict = handler.mail(&from, &params);
+                self.decide(verdict, 451);
+            }
+            Event::RcptTo { to, params } => {
+                let verdict = handler.rcpt(&to, &params);
+                self.decide(verdict, 451);
+            }
+            Event::DataStart => {
+                let mut body = Body {
+                    conn: self,
+                    current: Bytes::new(),
+                    done: false,
+                };
+                let verdict = handler.data(&mut body);
+                body.drain()?;
+                match self.stashed.take() {
+                    Some(Event::DataEnd { size }) => {
+                        debug!(size, "message received");
+                        self.decide(verdict, 554);
+                    }
+                    Some(event) => {
+                        handler.reset();
+                        return self.event(event, handler);
+                    }
+                    None => handler.reset(),
+                }
+            }
+            Event::DataAborted { reason } => {
+                debug!(?reason, "message abandoned");
+                handler.reset();
+            }
+            Event::Reset => handler.reset(),
+            Event::StartTls { discarded } => {
+                if discarded > 0 {
+                    warn!(
+                        discarded,
+                        "input after STARTTLS discarded (command injection?)"
+                    );
+                }
+                self.transmit()?;
+                let info = self.handshake()?;
+                self.session
+                    .handle_tls_established()
+                    .map_err(io::Error::other)?;
+                handler.tls(&info);
+            }
+            Event::Closed(reason) => debug!(?reason, "session over"),
+            // An event of a newer core that this adapter cannot ask the handler about.
+            event if event.needs_decision() => {
+                let reply = Reply::new(502, EnhancedCode::new(5, 5, 1), "Command not implemented");
+                self.decide(
+                    Ok(Decision::Reject(reply.expect("a valid canned reply"))),
+                    451,
+                );
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Answers the pending event with the handler's verdict; a failure, or a reply of the
+    /// wrong class, becomes `fallback` (451, 454 or 554).
+    fn decide(&mut self, verdict: Result<Decision, Error>, fallback: u16) {
+        let decision = verdict.unwrap_or_else(|e| {
+            warn!(error = %e, "handler failed");
+            Decision::Reject(error_reply(fallback))
+        });
+        if let Err(e) = self.session.decide(decision.clone()) {
+            warn!(error = %e, "handler answered with a reply of the wrong class");
+            let _ = self.session.decide(Decision::Reject(error_reply(fallback)));
+            return;
+        }
+        // LMTP: one reply per accepted recipient (RFC 2033 4.2), all with the data verdict.
+        while self.session.pending_decisions() > 0 {
+            if self.session.decide(decision.clone()).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Writes the replies the core has ready. Returns whether there were any.
+    fn transmit(&mut self) -> io::Result<bool> {
+        let mut wrote = false;
+        while let Some(bytes) = self.session.poll_transmit() {
+            self.trace_output(&bytes);
+            self.io.write_all(&bytes)?;
+            wrote = true;
+        }
+        if wrote {
+            self.io.flush()?;
+        }
+        Ok(wrote)
+    }
+
+    /// The TLS handshake on the TCP stream (implicit TLS, or after STARTTLS), bounded by the
+    /// handshake timeout.
+    fn handshake(&mut self) -> io::Result<TlsInfo> {
+        let config = self.shared.tls.clone().ok_or(io::ErrorKind::Unsupported)?;
+        let mut tcp = self.io.tcp().try_clone()?;
+        let mut tls = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+        let deadline = Instant::now() + self.shared.config.timeouts.tls_handshake;
+        while tls.is_handshaking() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            tcp.set_read_timeout(Some(left))?;
+            tls.complete_io(&mut tcp)?;
+        }
+        let info = TlsInfo::of(&tls);
+        tracing::Span::current().record("tls", tracing::field::display(&info));
+        debug!(%info, "TLS established");
+        self.info.tls = Some(info.clone());
+        self.io = Stream::Tls(Box::new(rustls::StreamOwned::new(tls, tcp)));
+        Ok(info)
+    }
+
+    fn trace_input(&self, n: usize) {
+        if !tracing::enabled!(tracing::Level::TRACE) {
+            return;
+        }
+        if self.in_body {
+            return trace!("C: [{n} octets of message data]");
+        }
+        let secret = self.session.expects_secret();
+        for line in self.buf[..n].split_inclusive(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if secret {
+                trace!("C: ***"); // a SASL response after 334
+            } else if line.len() > 5 && line[..5].eq_ignore_ascii_case(b"AUTH ") {
+                let mechanism = line[5..].split(|&b| b == b' ').next().unwrap_or_default();
+                trace!("C: AUTH {} ***", mechanism.escape_ascii());
+            } else {
+                trace!("C: {}", line.escape_ascii());
+            }
+        }
+    }
+
+    fn trace_output(&self, bytes: &[u8]) {
+        if !tracing::enabled!(tracing::Level::TRACE) {
+            return;
+        }
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            trace!("S: {}", line.escape_ascii());
+        }
+    }
+}
+
+fn is_retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// The body of one message, as the client sends it (dot-unstuffed, CRLF line endings), handed
+/// to [`Handler::data`].
+///
+/// Read it as an [`io::Read`] or chunk by chunk with [`chunk`](Self::chunk). Reading *is* the
+/// connection's loop: each read that finds nothing buffered writes the replies due (e.g. to
+/// BDAT chunks), reads the socket with the core's timer and decodes the next chunk, all on
+/// the handler's thread. So the client is read only as fast as the handler reads, and memory
+/// stays bounded. Whatever the handler leaves unread is read and thrown away when `data`
+/// returns.
+///
+/// If the message does not complete (the client disconnects or times out, the message breaks
+/// a limit, or the server shuts down), reading fails with [`io::ErrorKind::UnexpectedEof`]
+/// and the handler's answer is not used: the session has already answered the client.
+pub struct Body<'a> {
+    conn: &'a mut Conn,
+    current: Bytes,
+    /// The body ended (completely or not): its end event is stashed for the main loop.
+    done: bool,
+}
+
+impl Body<'_> {
+    /// The next chunk of the body, `None` at its end. Chunks are never empty.
+    pub fn chunk(&mut self) -> io::Result<Option<Bytes>> {
+        if !self.current.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.current)));
+        }
+        while !self.done {
+            match self.conn.next_event()? {
+                Some(Event::DataChunk(chunk)) if !chunk.is_empty() => return Ok(Some(chunk)),
+                Some(Event::DataChunk(_)) => {}
+                Some(event) => {
+                    self.done = true;
+                    self.conn.stashed = Some(event);
+                }
+                None => self.done = true,
+            }
+        }
+        match &self.conn.stashed {
+            Some(Event::DataEnd { .. }) => Ok(None),
+            _ => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the message was abandoned before its end",
+            )),
+        }
+    }
+
+    /// Reads and drops the rest of the body.
+    fn drain(&mut self) -> io::Result<()> {
+        self.current.clear();
+        while !self.done {
+            if let Err(e) = self.chunk() {
+                if self.conn.broken {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for Body<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.current.is_empty() {
+            match self.chunk()? {
+                Some(chunk) => self.current = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = self.current.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current.advance(n);
+        Ok(n)
+    }
+}
+
+impl std::fmt::Debug for Body<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Body")
+            .field("buffered", &self.current.len())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+/// The reply standing in for a handler that failed: `451 4.3.0`, `554 5.3.0` (after data),
+/// `454 4.7.0` (AUTH) or `421 4.3.0` (closing).
+fn error_reply(code: u16) -> Reply {
+    let (enhanced, text) = match code {
+        554 => ((5, 3, 0), "Transaction failed: local error"),
+        454 => ((4, 7, 0), "Temporary authentication failure"),
+        421 => ((4, 3, 0), "Local error, closing connection"),
+        _ => ((4, 3, 0), "Local error in processing, try again later"),
+    };
+    let enhanced = EnhancedCode::new(enhanced.0, enhanced.1, enhanced.2);
+    Reply::new(code, enhanced, text).expect("a valid canned reply")
+}
