@@ -18,6 +18,9 @@
 //!   (2034, codes of 3463), SMTPUTF8 (6531), CHUNKING and BINARYMIME (3030), STARTTLS (3207),
 //!   DSN parameters (3461), REQUIRETLS (8689), LIMITS (9422), AUTH with SASL PLAIN and LOGIN
 //!   built in and other mechanisms by the application (4954), and LMTP as a mode (2033).
+//! - Message handling ([`mime`]): a streaming MIME parser (RFC 2045-2047, 2183, 2231) that
+//!   yields each part's headers and decoded body in constant memory, and RFC 5322 section 3.6
+//!   header validation. Connection handling ([`proxy`]): the PROXY protocol v1/v2 header.
 //! - Defences: only `<CRLF>.<CRLF>` ends DATA, bare CR/LF rejected by default (SMTP smuggling,
 //!   CVE-2023-51764/51765/51766); input after STARTTLS discarded (CVE-2011-0411); BDAT chunks
 //!   always read as data; bounded command lines, messages, recipients, errors, and
