@@ -196,6 +196,7 @@ macro_rules! suite {
             connection_cap,
             graceful_shutdown,
             concurrent_clients,
+            lmtp_reply_per_recipient,
         );
     };
     (@tests $adapter:ty; $($name:ident,)*) => {

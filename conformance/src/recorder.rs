@@ -68,6 +68,7 @@ impl Sink {
 /// - `rcpt(to)` → [`Recorder::rcpt`]: a local part starting with `reject` gets `550 5.1.1`;
 /// - `data(body)`: if [`Recorder::wants_body`], read the whole body and give it to
 ///   [`Recorder::deliver`]; otherwise return [`Recorder::skip_body`] without reading;
+/// - `lmtp_data(body)`: read the whole body and give it to [`Recorder::deliver_lmtp`];
 /// - `reset()` → [`Recorder::reset`]; `tls()` and an implicit-TLS connect → [`Recorder::tls`].
 #[derive(Clone, Debug)]
 pub struct Recorder {
@@ -136,6 +137,24 @@ impl Recorder {
         };
         self.sink.update(|s| s.delivered.push(message));
         Decision::Accept
+    }
+
+    /// The whole body was read, in LMTP mode: record the message and answer each accepted
+    /// recipient in order: `452 4.2.2` for a local part starting with `full`, `250` for the
+    /// rest.
+    pub fn deliver_lmtp(&mut self, body: Vec<u8>) -> Vec<Decision> {
+        let verdicts = self
+            .to
+            .iter()
+            .map(|to| match to.trim_start_matches('<').starts_with("full") {
+                true => Decision::Reject(
+                    Reply::new(452, EnhancedCode::new(4, 2, 2), "Mailbox full").unwrap(),
+                ),
+                false => Decision::Accept,
+            })
+            .collect();
+        self.deliver(body);
+        verdicts
     }
 
     /// RSET and the like.

@@ -2,7 +2,7 @@
 //! of each for one adapter.
 
 use crate::{Adapter, Client, TestCert, TestConfig, CLIENT_TIMEOUT};
-use smtp_proto::BareLineEndings;
+use smtp_proto::{BareLineEndings, Protocol};
 use std::collections::HashMap;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -465,4 +465,29 @@ pub fn concurrent_clients<A: Adapter>() {
     }
     assert_eq!(seen.len(), CLIENTS * MESSAGES);
     assert!(seen.values().all(|&n| n == 1));
+}
+
+/// LMTP (RFC 2033): LHLO, and after the data one reply per accepted recipient, in RCPT
+/// order, each the handler's own.
+pub fn lmtp_reply_per_recipient<A: Adapter>() {
+    let mut config = TestConfig::new();
+    config.config.protocol = Protocol::Lmtp;
+    let server = A::start(config);
+    let mut c = server.client();
+    c.cmd("EHLO client.test", 500);
+    c.cmd("LHLO client.test", 250);
+    c.envelope(
+        "a@client.test",
+        &["one@mx.test", "full@mx.test", "two@mx.test"],
+    );
+    c.cmd("RCPT TO:<reject@mx.test>", 550);
+    c.cmd("DATA", 354);
+    c.send("Subject: lmtp\r\n\r\nhi\r\n.\r\n");
+    for code in [250, 452, 250] {
+        c.expect(code);
+    }
+    c.cmd("QUIT", 221);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert_eq!(got[0].to.len(), 3);
+    assert_eq!(got[0].body, b"Subject: lmtp\r\n\r\nhi\r\n");
 }

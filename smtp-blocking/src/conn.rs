@@ -3,7 +3,7 @@
 
 use crate::{ConnInfo, Error, Handler, TlsInfo};
 use bytes::{Buf, Bytes};
-use smtp_proto::{Config, Decision, EnhancedCode, Event, Reply, Session, Timeout};
+use smtp_proto::{Config, Decision, EnhancedCode, Event, Protocol, Reply, Session, Timeout};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, OnceLock};
@@ -257,17 +257,21 @@ impl Conn {
                 self.decide(verdict, 451);
             }
             Event::DataStart => {
+                let lmtp = self.shared.config.protocol == Protocol::Lmtp;
                 let mut body = Body {
                     conn: self,
                     current: Bytes::new(),
                     done: false,
                 };
-                let verdict = handler.data(&mut body);
+                let verdict = match lmtp {
+                    true => handler.lmtp_data(&mut body),
+                    false => handler.data(&mut body).map(|decision| vec![decision]),
+                };
                 body.drain()?;
                 match self.stashed.take() {
                     Some(Event::DataEnd { size }) => {
                         debug!(size, "message received");
-                        self.decide(verdict, 554);
+                        self.decide_data(verdict);
                     }
                     Some(event) => {
                         handler.reset();
@@ -316,16 +320,37 @@ impl Conn {
             warn!(error = %e, "handler failed");
             Decision::Reject(error_reply(fallback))
         });
-        if let Err(e) = self.session.decide(decision.clone()) {
+        if let Err(e) = self.session.decide(decision) {
             warn!(error = %e, "handler answered with a reply of the wrong class");
             let _ = self.session.decide(Decision::Reject(error_reply(fallback)));
-            return;
         }
-        // LMTP: one reply per accepted recipient (RFC 2033 4.2), all with the data verdict.
-        while self.session.pending_decisions() > 0 {
-            if self.session.decide(decision.clone()).is_err() {
+    }
+
+    /// Answers the end of data: one decision, or in LMTP one per accepted recipient (RFC
+    /// 2033 4.2; a single decision answers for all, a list of another length is a failure).
+    fn decide_data(&mut self, verdict: Result<Vec<Decision>, Error>) {
+        let n = self.session.pending_decisions().max(1);
+        let decisions = match verdict {
+            Ok(list) if list.len() == 1 => vec![list[0].clone(); n],
+            Ok(list) if list.len() == n => list,
+            Ok(list) => {
+                warn!(
+                    given = list.len(),
+                    recipients = n,
+                    "wrong number of LMTP verdicts"
+                );
+                vec![Decision::Reject(error_reply(554)); n]
+            }
+            Err(e) => {
+                warn!(error = %e, "handler failed");
+                vec![Decision::Reject(error_reply(554)); n]
+            }
+        };
+        for decision in decisions {
+            if self.session.pending_decisions() == 0 {
                 break;
             }
+            self.decide(Ok(decision), 554);
         }
     }
 

@@ -154,6 +154,15 @@ pub trait Handler: Send + 'static {
         Ok(Decision::Accept)
     }
 
+    /// The message body in LMTP mode ([`Protocol::Lmtp`](smtp_proto::Protocol)): like
+    /// [`data`](Self::data), but answered with one decision per accepted recipient, in RCPT
+    /// order (RFC 2033 section 4.2). A list of one decision answers for every recipient; a
+    /// list of another length answers every recipient `554 5.3.0`. The default calls
+    /// [`data`](Self::data) and answers every recipient with its decision.
+    fn lmtp_data(&mut self, body: &mut Body<'_>) -> Result<Vec<Decision>, Error> {
+        Ok(vec![self.data(body)?])
+    }
+
     /// The transaction begun by an accepted MAIL is over without a verdict from
     /// [`data`](Self::data): RSET, a new HELO/EHLO, STARTTLS, or a body that did not complete.
     fn reset(&mut self) {}

@@ -55,5 +55,5 @@ pub use rustls;
 pub use server::{Builder, Server, ShutdownHandle};
 pub use smtp_proto as proto;
 pub use smtp_proto::{
-    Config, Credentials, Decision, EnhancedCode, Reply, Secret, TimeoutKind, Timeouts,
+    Config, Credentials, Decision, EnhancedCode, Protocol, Reply, Secret, TimeoutKind, Timeouts,
 };

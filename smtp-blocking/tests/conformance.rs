@@ -39,6 +39,12 @@ impl Handler for TestHandler {
         Ok(self.0.deliver(message))
     }
 
+    fn lmtp_data(&mut self, body: &mut Body<'_>) -> Result<Vec<Decision>, Error> {
+        let mut message = Vec::new();
+        body.read_to_end(&mut message)?;
+        Ok(self.0.deliver_lmtp(message))
+    }
+
     fn reset(&mut self) {
         self.0.reset();
     }

@@ -38,6 +38,11 @@ impl Handler for TestHandler {
         Ok(self.0.deliver(message.to_vec()))
     }
 
+    async fn lmtp_data(&mut self, body: Body) -> Result<Vec<Decision>, Error> {
+        let message = body.to_bytes().await?;
+        Ok(self.0.deliver_lmtp(message.to_vec()))
+    }
+
     async fn reset(&mut self) {
         self.0.reset();
     }
