@@ -197,6 +197,7 @@ macro_rules! suite {
             graceful_shutdown,
             concurrent_clients,
             lmtp_reply_per_recipient,
+            handler_errors_become_replies,
         );
     };
     (@tests $adapter:ty; $($name:ident,)*) => {

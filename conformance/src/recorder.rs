@@ -102,14 +102,24 @@ impl Recorder {
         Decision::Accept
     }
 
-    /// RCPT TO: `reject…@` is refused with `550 5.1.1`, the rest accepted.
-    pub fn rcpt(&mut self, to: &str) -> Decision {
-        if to.trim_start_matches('<').starts_with("reject") {
+    /// RCPT TO: `reject…@` is refused with `550 5.1.1`; `error…@` is a handler failure
+    /// (`Err`, which the adapter answers `451 4.3.0`); `wrongclass…@` is accepted with a
+    /// `550` reply (a misuse the adapter answers `451 4.3.0`); the rest are accepted.
+    pub fn rcpt(&mut self, to: &str) -> Result<Decision, String> {
+        let local = to.trim_start_matches('<');
+        if local.starts_with("reject") {
             let reply = Reply::new(550, EnhancedCode::new(5, 1, 1), "No such user");
-            return Decision::Reject(reply.unwrap());
+            return Ok(Decision::Reject(reply.unwrap()));
+        }
+        if local.starts_with("error") {
+            return Err("the recipient database is down".to_owned());
+        }
+        if local.starts_with("wrongclass") {
+            let reply = Reply::new(550, EnhancedCode::new(5, 1, 1), "Not a 2xx");
+            return Ok(Decision::AcceptWith(reply.unwrap()));
         }
         self.to.push(to.to_owned());
-        Decision::Accept
+        Ok(Decision::Accept)
     }
 
     /// Whether the handler reads the body: not when a recipient starts with `early` (the
@@ -127,16 +137,24 @@ impl Recorder {
         Decision::AcceptWith(Reply::new(250, EnhancedCode::new(2, 0, 0), "Skipped").unwrap())
     }
 
-    /// The whole body was read: record the message and accept it.
-    pub fn deliver(&mut self, body: Vec<u8>) -> Decision {
+    /// The whole body was read: record the message and accept it; but if a recipient starts
+    /// with `failing`, fail (`Err`, which the adapter answers `554 5.3.0`) without recording.
+    pub fn deliver(&mut self, body: Vec<u8>) -> Result<Decision, String> {
+        let to = std::mem::take(&mut self.to);
+        if to
+            .iter()
+            .any(|to| to.trim_start_matches('<').starts_with("failing"))
+        {
+            return Err("cannot store the message".to_owned());
+        }
         let message = Delivered {
             from: self.from.clone(),
-            to: std::mem::take(&mut self.to),
+            to,
             body,
             tls: self.tls,
         };
         self.sink.update(|s| s.delivered.push(message));
-        Decision::Accept
+        Ok(Decision::Accept)
     }
 
     /// The whole body was read, in LMTP mode: record the message and answer each accepted
@@ -153,7 +171,7 @@ impl Recorder {
                 false => Decision::Accept,
             })
             .collect();
-        self.deliver(body);
+        let _ = self.deliver(body);
         verdicts
     }
 

@@ -491,3 +491,24 @@ pub fn lmtp_reply_per_recipient<A: Adapter>() {
     assert_eq!(got[0].to.len(), 3);
     assert_eq!(got[0].body, b"Subject: lmtp\r\n\r\nhi\r\n");
 }
+
+/// A handler's failures become replies, never dropped connections: an `Err` from RCPT is
+/// `451 4.3.0`, a reply of the wrong class too, an `Err` after the data `554 5.3.0`; the
+/// session goes on.
+pub fn handler_errors_become_replies<A: Adapter>() {
+    let server = A::start(TestConfig::new());
+    let mut c = server.client();
+    ehlo(&mut c);
+    c.cmd("MAIL FROM:<a@client.test>", 250);
+    assert!(c.cmd("RCPT TO:<error@mx.test>", 451).lines[0].starts_with("4.3.0"));
+    assert!(c.cmd("RCPT TO:<wrongclass@mx.test>", 451).lines[0].starts_with("4.3.0"));
+    c.cmd("RCPT TO:<failing@mx.test>", 250);
+    let reply = c.data(b"lost\r\n");
+    assert_eq!(reply.code, 554, "{reply:?}");
+    assert!(reply.lines[0].starts_with("5.3.0"), "{reply:?}");
+    c.envelope("a@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(b"kept\r\n").code, 250);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, b"kept\r\n");
+}

@@ -27,7 +27,7 @@ impl Handler for TestHandler {
     }
 
     fn rcpt(&mut self, to: &ForwardPath, _: &RcptParams) -> Result<Decision, Error> {
-        Ok(self.0.rcpt(&to.to_string()))
+        Ok(self.0.rcpt(&to.to_string())?)
     }
 
     fn data(&mut self, body: &mut Body<'_>) -> Result<Decision, Error> {
@@ -36,7 +36,7 @@ impl Handler for TestHandler {
         }
         let mut message = Vec::new();
         body.read_to_end(&mut message)?;
-        Ok(self.0.deliver(message))
+        Ok(self.0.deliver(message)?)
     }
 
     fn lmtp_data(&mut self, body: &mut Body<'_>) -> Result<Vec<Decision>, Error> {

@@ -26,7 +26,7 @@ impl Handler for TestHandler {
     }
 
     async fn rcpt(&mut self, to: &ForwardPath, _: &RcptParams) -> Result<Decision, Error> {
-        Ok(self.0.rcpt(&to.to_string()))
+        Ok(self.0.rcpt(&to.to_string())?)
     }
 
     async fn data(&mut self, body: Body) -> Result<Decision, Error> {
@@ -35,7 +35,7 @@ impl Handler for TestHandler {
             return Ok(self.0.skip_body());
         }
         let message = body.to_bytes().await?;
-        Ok(self.0.deliver(message.to_vec()))
+        Ok(self.0.deliver(message.to_vec())?)
     }
 
     async fn lmtp_data(&mut self, body: Body) -> Result<Vec<Decision>, Error> {
