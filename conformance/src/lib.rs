@@ -198,6 +198,7 @@ macro_rules! suite {
             concurrent_clients,
             lmtp_reply_per_recipient,
             handler_errors_become_replies,
+            shutdown_deadline_closes_transactions,
         );
     };
     (@tests $adapter:ty; $($name:ident,)*) => {

@@ -512,3 +512,26 @@ pub fn handler_errors_become_replies<A: Adapter>() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, b"kept\r\n");
 }
+
+/// Graceful shutdown with a transaction that does not finish: at the shutdown deadline it
+/// gets `421 4.3.0` and is closed, nothing is delivered, and the server stops.
+pub fn shutdown_deadline_closes_transactions<A: Adapter>() {
+    let mut config = TestConfig::new();
+    config.shutdown_timeout = Duration::from_millis(300);
+    let server = A::start(config);
+    let sink = server.sink.clone();
+    let mut slow = server.client();
+    ehlo(&mut slow);
+    slow.envelope("a@client.test", &["b@mx.test"]);
+    slow.cmd("DATA", 354);
+    slow.send("Subject: never ends\r\n");
+    let start = Instant::now();
+    let stopping = thread::spawn(move || server.stop());
+    assert!(slow.expect(421).lines[0].starts_with("4.3.0"));
+    slow.expect_closed();
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_millis(250), "{waited:?}");
+    stopping.join().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(sink.delivered().is_empty());
+}
