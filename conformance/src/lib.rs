@@ -199,6 +199,7 @@ macro_rules! suite {
             lmtp_reply_per_recipient,
             handler_errors_become_replies,
             shutdown_deadline_closes_transactions,
+            bdat_rset_between_chunks,
         );
     };
     (@tests $adapter:ty; $($name:ident,)*) => {
@@ -208,5 +209,11 @@ macro_rules! suite {
                 $crate::tests::$name::<$adapter>();
             }
         )*
+
+        #[test]
+        #[ignore = "a measurement: run in release with --ignored --nocapture"]
+        fn measure_throughput() {
+            $crate::tests::measure_throughput::<$adapter>();
+        }
     };
 }

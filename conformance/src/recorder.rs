@@ -22,6 +22,8 @@ struct Seen {
     delivered: Vec<Delivered>,
     /// Every MAIL FROM the handler was asked about.
     mail: Vec<String>,
+    /// How often the handler was told to forget a transaction.
+    resets: usize,
 }
 
 /// Where the handlers of one server report: thread-safe, cheap to clone.
@@ -42,6 +44,11 @@ impl Sink {
     /// Every MAIL FROM the handler was asked about.
     pub fn mail(&self) -> Vec<String> {
         self.0 .0.lock().unwrap().mail.clone()
+    }
+
+    /// How often the handler was told to forget a transaction (`reset`).
+    pub fn resets(&self) -> usize {
+        self.0 .0.lock().unwrap().resets
     }
 
     /// Waits (at most `timeout`) until `n` messages were delivered, and returns them.
@@ -177,6 +184,7 @@ impl Recorder {
 
     /// RSET and the like.
     pub fn reset(&mut self) {
+        self.sink.update(|s| s.resets += 1);
         self.to.clear();
     }
 }

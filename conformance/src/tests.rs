@@ -535,3 +535,63 @@ pub fn shutdown_deadline_closes_transactions<A: Adapter>() {
     assert!(start.elapsed() < Duration::from_secs(5));
     assert!(sink.delivered().is_empty());
 }
+
+/// Not a test but a measurement (ignored by default; run it in release with
+/// `-- --ignored --nocapture measure_throughput`): 50 clients send 100 messages of 10 KiB
+/// each on one connection apiece; prints messages per second.
+pub fn measure_throughput<A: Adapter>() {
+    const CLIENTS: usize = 50;
+    const MESSAGES: usize = 100;
+    let server = A::start(TestConfig::new());
+    let body = lines_of(100);
+    let start = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (addr, body) = (server.addr, body.clone());
+            thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                c.expect(220);
+                ehlo(&mut c);
+                for j in 0..MESSAGES {
+                    c.envelope(&format!("c{i}@client.test"), &[&format!("m{j}@mx.test")]);
+                    assert_eq!(c.data(&body).code, 250);
+                }
+                c.cmd("QUIT", 221);
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client failed");
+    }
+    let elapsed = start.elapsed();
+    let n = CLIENTS * MESSAGES;
+    assert_eq!(server.sink.wait_for(n, CLIENT_TIMEOUT).len(), n);
+    println!(
+        "{n} messages of {} octets from {CLIENTS} clients in {elapsed:?}: {:.0} messages/s",
+        body.len(),
+        n as f64 / elapsed.as_secs_f64()
+    );
+}
+
+/// RSET between two BDAT chunks abandons the message: the handler is told once, the next
+/// chunk is read and refused (no transaction), and the next transaction is whole.
+pub fn bdat_rset_between_chunks<A: Adapter>() {
+    let server = A::start(TestConfig::new());
+    let mut c = server.client();
+    ehlo(&mut c);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    c.send("BDAT 7\r\nhello\r\n");
+    c.expect(250);
+    c.cmd("RSET", 250);
+    assert_eq!(server.sink.resets(), 1);
+    c.send("BDAT 6 LAST\r\nQUIT\r\n");
+    c.expect(503);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    c.send("BDAT 7 LAST\r\nwhole\r\n");
+    c.expect(250);
+    c.cmd("QUIT", 221);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, b"whole\r\n");
+    assert_eq!(server.sink.resets(), 1);
+}

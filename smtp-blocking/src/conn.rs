@@ -26,6 +26,8 @@ pub(crate) struct Shared {
 const READ_BUFFER: usize = 16 << 10;
 /// A blocked read wakes up this often to notice a shutdown.
 const STOP_POLL: Duration = Duration::from_millis(50);
+/// The longest wait for the goodbye `421` to leave at shutdown.
+const GOODBYE_WRITE: Duration = Duration::from_secs(5);
 
 type TlsStream = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
 
@@ -80,6 +82,8 @@ pub(crate) struct Conn {
     in_body: bool,
     /// The event that ended a body, kept for the main loop (which decides on it).
     stashed: Option<Event>,
+    /// A MAIL was accepted and the transaction is not over.
+    in_tx: bool,
     /// A read or write failed: the connection is over.
     broken: bool,
 }
@@ -109,6 +113,7 @@ pub(crate) fn serve<H: Handler>(
         buf: vec![0; READ_BUFFER].into_boxed_slice(),
         in_body: false,
         stashed: None,
+        in_tx: false,
         broken: false,
     };
     debug!("connected");
@@ -204,6 +209,7 @@ impl Conn {
             if let Some(&stop) = self.shared.stopping.get() {
                 if !self.session.in_transaction() || now >= stop {
                     debug!("shutting down: closing");
+                    let _ = self.io.tcp().set_write_timeout(Some(GOODBYE_WRITE));
                     self.session.shutdown(self.shared.shutdown.clone());
                     return Ok(());
                 }
@@ -250,7 +256,7 @@ impl Conn {
             }
             Event::MailFrom { from, params } => {
                 let verdict = handler.mail(&from, &params);
-                self.decide(verdict, 451);
+                self.in_tx = self.decide(verdict, 451);
             }
             Event::RcptTo { to, params } => {
                 let verdict = handler.rcpt(&to, &params);
@@ -271,20 +277,25 @@ impl Conn {
                 match self.stashed.take() {
                     Some(Event::DataEnd { size }) => {
                         debug!(size, "message received");
+                        self.in_tx = false;
                         self.decide_data(verdict);
                     }
+                    Some(Event::DataAborted { reason }) => {
+                        debug!(?reason, "message abandoned");
+                        self.reset(handler);
+                    }
                     Some(event) => {
-                        handler.reset();
+                        self.reset(handler);
                         return self.event(event, handler);
                     }
-                    None => handler.reset(),
+                    None => self.reset(handler),
                 }
             }
             Event::DataAborted { reason } => {
                 debug!(?reason, "message abandoned");
-                handler.reset();
+                self.reset(handler);
             }
-            Event::Reset => handler.reset(),
+            Event::Reset => self.reset(handler),
             Event::StartTls { discarded } => {
                 if discarded > 0 {
                     warn!(
@@ -314,15 +325,25 @@ impl Conn {
     }
 
     /// Answers the pending event with the handler's verdict; a failure, or a reply of the
-    /// wrong class, becomes `fallback` (451, 454 or 554).
-    fn decide(&mut self, verdict: Result<Decision, Error>, fallback: u16) {
+    /// wrong class, becomes `fallback` (451, 454 or 554). Returns whether it accepted.
+    fn decide(&mut self, verdict: Result<Decision, Error>, fallback: u16) -> bool {
         let decision = verdict.unwrap_or_else(|e| {
             warn!(error = %e, "handler failed");
             Decision::Reject(error_reply(fallback))
         });
+        let accepted = matches!(decision, Decision::Accept | Decision::AcceptWith(_));
         if let Err(e) = self.session.decide(decision) {
             warn!(error = %e, "handler answered with a reply of the wrong class");
             let _ = self.session.decide(Decision::Reject(error_reply(fallback)));
+            return false;
+        }
+        accepted
+    }
+
+    /// The transaction is over without a verdict: the handler forgets it (once).
+    fn reset<H: Handler>(&mut self, handler: &mut H) {
+        if std::mem::take(&mut self.in_tx) {
+            handler.reset();
         }
     }
 
@@ -350,7 +371,7 @@ impl Conn {
             if self.session.pending_decisions() == 0 {
                 break;
             }
-            self.decide(Ok(decision), 554);
+            let _ = self.decide(Ok(decision), 554);
         }
     }
 
