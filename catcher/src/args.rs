@@ -1,8 +1,10 @@
 //! The command line of the example servers.
 
-use crate::RecipientPolicy;
+use crate::{AuthFile, RecipientPolicy};
 use clap::{ArgGroup, Parser};
 use regex::Regex;
+use smtp_proto::proxy::{Cidr, ProxyConfig, TrustedNetworks};
+use smtp_proto::{Protocol, Text};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,6 +88,45 @@ pub struct Args {
     #[arg(long, conflicts_with = "maildir")]
     pub discard: bool,
 
+    /// File of `user:password` lines (blank lines and `#` comments skipped): offer AUTH PLAIN
+    /// and LOGIN (RFC 4954) and accept these users. AUTH is offered only under TLS unless
+    /// --allow-insecure-auth.
+    #[arg(long, value_name = "PATH")]
+    pub auth_file: Option<PathBuf>,
+
+    /// Refuse MAIL before a successful AUTH (530 5.7.0), as a submission server does. Needs
+    /// --auth-file.
+    #[arg(long, requires = "auth_file")]
+    pub require_auth: bool,
+
+    /// Offer and accept AUTH on connections without TLS: passwords cross the network in
+    /// clear text. For local testing only. Needs --auth-file.
+    #[arg(long, requires = "auth_file")]
+    pub allow_insecure_auth: bool,
+
+    /// Speak LMTP (RFC 2033) instead of SMTP on --listen: LHLO, and one reply per recipient
+    /// after the message.
+    #[arg(long)]
+    pub lmtp: bool,
+
+    /// Also serve LMTP on this Unix-domain socket (an existing file at the path is replaced;
+    /// the socket is removed at exit).
+    #[arg(long, value_name = "PATH")]
+    pub lmtp_socket: Option<PathBuf>,
+
+    /// Expect the PROXY protocol header (HAProxy's, v1 or v2) from the --trusted-proxy peers
+    /// on --listen and --implicit-tls-listen: the client address it carries is the one logged
+    /// and written to Received. A trusted peer must send one (else it is disconnected); other
+    /// peers are served as plain SMTP with their own address.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+
+    /// A network whose peers are proxies that send the PROXY header, as a CIDR (10.0.0.0/8,
+    /// 192.0.2.7/32, ::1/128); repeatable. Default with --proxy-protocol: the loopback
+    /// addresses 127.0.0.1/32 and ::1/128.
+    #[arg(long, value_name = "CIDR", requires = "proxy_protocol")]
+    pub trusted_proxy: Vec<Cidr>,
+
     /// Log the SMTP protocol trace (every command and reply; AUTH payloads masked). The
     /// RUST_LOG environment variable, when set, takes precedence.
     #[arg(short, long)]
@@ -99,7 +140,40 @@ impl Args {
         let mut config = smtp_proto::Config::new(self.hostname.clone());
         config.max_message_size = self.max_size;
         config.max_recipients = self.max_recipients;
+        if self.auth_file.is_some() {
+            config.auth_mechanisms = vec![Text::from_static("PLAIN"), Text::from_static("LOGIN")];
+            config.require_auth = self.require_auth;
+            config.allow_insecure_auth = self.allow_insecure_auth;
+        }
+        if self.lmtp {
+            config.protocol = Protocol::Lmtp;
+        }
         config
+    }
+
+    /// The configuration for `--lmtp-socket`: [`config`](Self::config) speaking LMTP.
+    pub fn lmtp_config(&self) -> smtp_proto::Config {
+        let mut config = self.config();
+        config.protocol = Protocol::Lmtp;
+        config
+    }
+
+    /// The users of `--auth-file`, if given.
+    pub fn auth_users(&self) -> std::io::Result<Option<AuthFile>> {
+        self.auth_file.as_ref().map(AuthFile::load).transpose()
+    }
+
+    /// With `--proxy-protocol`: the trusted proxies (`--trusted-proxy`, default loopback) and
+    /// the decoder settings (a header is required, within 5 seconds).
+    pub fn proxy(&self) -> Option<(TrustedNetworks, ProxyConfig)> {
+        if !self.proxy_protocol {
+            return None;
+        }
+        let trusted = match self.trusted_proxy.is_empty() {
+            true => "127.0.0.1/32, ::1/128".parse().expect("valid networks"),
+            false => self.trusted_proxy.iter().copied().collect(),
+        };
+        Some((trusted, ProxyConfig::default()))
     }
 
     /// The recipient policy of `--reject-recipients` and `--defer-recipients`.
@@ -170,6 +244,46 @@ mod tests {
                 .discard
         );
         assert!(Args::try_parse_from(["smtpd", "--discard", "--maildir", "m"]).is_err());
+    }
+
+    #[test]
+    fn auth_lmtp_and_proxy_flags() {
+        assert!(Args::try_parse_from(["smtpd", "--require-auth"]).is_err());
+        assert!(Args::try_parse_from(["smtpd", "--allow-insecure-auth"]).is_err());
+        assert!(Args::try_parse_from(["smtpd", "--trusted-proxy", "10.0.0.0/8"]).is_err());
+        assert!(Args::try_parse_from([
+            "smtpd",
+            "--proxy-protocol",
+            "--trusted-proxy",
+            "10.0.0.1/8"
+        ])
+        .is_err());
+        let a = Args::try_parse_from([
+            "smtpd",
+            "--auth-file",
+            "users",
+            "--require-auth",
+            "--lmtp",
+            "--proxy-protocol",
+            "--trusted-proxy",
+            "10.0.0.0/8",
+            "--trusted-proxy",
+            "2001:db8::/32",
+        ])
+        .unwrap();
+        let config = a.config();
+        assert_eq!(config.auth_mechanisms.len(), 2);
+        assert!(config.require_auth && !config.allow_insecure_auth);
+        assert_eq!(config.protocol, Protocol::Lmtp);
+        let (trusted, proxy) = a.proxy().unwrap();
+        assert!(trusted.contains("10.1.2.3".parse().unwrap()));
+        assert!(trusted.contains("2001:db8::7".parse().unwrap()));
+        assert!(!trusted.contains("127.0.0.1".parse().unwrap()));
+        assert!(proxy.required);
+        let plain = Args::try_parse_from(["smtpd", "--proxy-protocol"]).unwrap();
+        assert!(plain.proxy().unwrap().0.contains("::1".parse().unwrap()));
+        assert!(plain.config().auth_mechanisms.is_empty());
+        assert_eq!(plain.lmtp_config().protocol, Protocol::Lmtp);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //!   `tmp/`, fsync, rename into `new/`, fsync the folder.
 //! - [`trace_headers`]: the `Return-Path` and `Received` fields (RFC 5321 section 4.4).
 //! - [`RecipientPolicy`]: the `--reject-recipients` / `--defer-recipients` regexes.
+//! - [`AuthFile`]: the `user:password` file of `--auth-file`, for AUTH PLAIN and LOGIN.
 //! - [`tls`]: PEM loading and self-signed certificates (rcgen) for rustls.
 //!
 //! From async code, call the file operations through `spawn_blocking` (they fsync).
@@ -16,12 +17,14 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod auth;
 mod maildir;
 mod policy;
 pub mod tls;
 mod trace;
 
 pub use args::Args;
+pub use auth::AuthFile;
 /// The clap trait that gives [`Args::parse`], re-exported so servers need no clap dependency.
 pub use clap::Parser;
 pub use maildir::{Delivery, Maildir};

@@ -9,20 +9,31 @@
 //! only once the file is durable (written to `tmp/`, fsynced, renamed into `new/`, folder
 //! fsynced); a message that cannot be stored is answered `451`. Ctrl-C (or SIGTERM) shuts
 //! down gracefully.
+//!
+//! Also: AUTH PLAIN and LOGIN against a `user:password` file (`--auth-file`,
+//! `--require-auth`, `--allow-insecure-auth`), LMTP on the TCP port (`--lmtp`) or a Unix
+//! socket (`--lmtp-socket`), the PROXY protocol from trusted proxies (`--proxy-protocol`,
+//! `--trusted-proxy`). With `RUST_LOG=smtpd=debug` each message's header validation (RFC
+//! 5322) and MIME structure are logged.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use smtp_catcher::{
-    protocol, trace_headers, Args, Delivery, Maildir, Parser, RecipientPolicy, Trace,
+    protocol, trace_headers, Args, AuthFile, Delivery, Maildir, Parser, RecipientPolicy, Trace,
 };
 use smtp_tokio::proto::address::{ForwardPath, ReversePath};
+use smtp_tokio::proto::mime::{MimeConfig, MimeEvent, Violation};
 use smtp_tokio::proto::params::{MailParams, RcptParams};
-use smtp_tokio::{Body, ConnInfo, Decision, Error, Handler, Reply, Server, TlsInfo};
+use smtp_tokio::{
+    Body, BodyEvent, ConnInfo, Credentials, Decision, Error, Handler, ParsedBody, Reply, Server,
+    TlsInfo,
+};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tracing::{error, info};
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
 
 /// Body bytes gathered before each write to the file (the writes run on the blocking pool).
 const WRITE_BATCH: usize = 256 << 10;
@@ -47,12 +58,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Error> {
+    let tls = args.tls_config()?;
     let mut builder = Server::builder()
         .config(args.config())
         .bind(args.listen)
         .shutdown_timeout(Duration::from_secs(10));
-    if let Some(tls) = args.tls_config()? {
-        builder = builder.tls(tls).require_tls(args.require_tls);
+    if let Some(tls) = &tls {
+        builder = builder.tls(tls.clone()).require_tls(args.require_tls);
         if let Some(addr) = args.implicit_tls_listen {
             builder = builder.implicit_tls_bind(addr);
         }
@@ -60,7 +72,39 @@ async fn run(args: Args) -> Result<(), Error> {
             info!("TLS with a self-signed certificate: clients must not verify it");
         }
     }
+    if let Some((trusted, config)) = args.proxy() {
+        let networks: Vec<String> = trusted.networks().iter().map(ToString::to_string).collect();
+        info!(
+            trusted = networks.join(","),
+            "PROXY protocol required from trusted proxies"
+        );
+        builder = builder.proxy_protocol(trusted, config);
+    }
+    let users = args.auth_users()?;
+    if let Some(users) = &users {
+        info!(users = users.len(), "AUTH PLAIN and LOGIN offered");
+        if tls.is_none() && !args.allow_insecure_auth {
+            warn!("--auth-file without TLS: AUTH is offered only under TLS (see --self-signed, --allow-insecure-auth)");
+        }
+    }
     let server = builder.build().await?;
+    // --lmtp-socket: a second server on the Unix socket, speaking LMTP, same handler.
+    let lmtp = match &args.lmtp_socket {
+        Some(path) => {
+            let _ = std::fs::remove_file(path);
+            let listener = tokio::net::UnixListener::bind(path)?;
+            let mut builder = Server::builder()
+                .config(args.lmtp_config())
+                .unix_listener(listener)
+                .shutdown_timeout(Duration::from_secs(10));
+            if let Some(tls) = &tls {
+                builder = builder.tls(tls.clone());
+            }
+            info!(path = %path.display(), "listening for LMTP");
+            Some(builder.build().await?)
+        }
+        None => None,
+    };
     let maildir = match args.discard {
         true => None,
         false => Some(Maildir::open(&args.maildir)?),
@@ -70,7 +114,10 @@ async fn run(args: Args) -> Result<(), Error> {
         None => info!("--discard: messages are accepted and thrown away"),
     }
     if let Some(addr) = server.local_addr() {
-        info!(%addr, "listening for SMTP");
+        match args.lmtp {
+            true => info!(%addr, "listening for LMTP"),
+            false => info!(%addr, "listening for SMTP"),
+        }
     }
     if let Some(addr) = server.implicit_tls_local_addr() {
         info!(%addr, "listening for SMTP over implicit TLS");
@@ -80,6 +127,7 @@ async fn run(args: Args) -> Result<(), Error> {
             maildir,
             policy: args.policy(),
             hostname: args.hostname.clone(),
+            users,
         }),
         peer: None,
         helo: String::new(),
@@ -87,10 +135,29 @@ async fn run(args: Args) -> Result<(), Error> {
         tls: None,
         from: ReversePath::Null,
         to: Vec::new(),
+        user: None,
     };
-    server
-        .serve_with_shutdown(catcher, shutdown_signal())
-        .await?;
+    let (stop, stopping) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let smtp = server.serve_with_shutdown(catcher.clone(), stopped(stopping.clone()));
+    let lmtp = async {
+        match lmtp {
+            Some(lmtp) => lmtp.serve_with_shutdown(catcher, stopped(stopping)).await,
+            None => Ok(()),
+        }
+    };
+    let (smtp, lmtp) = tokio::join!(smtp, lmtp);
+    if let Some(path) = &args.lmtp_socket {
+        let _ = std::fs::remove_file(path);
+    }
+    smtp?;
+    lmtp?;
     info!("stopped");
     Ok(())
 }
@@ -113,6 +180,7 @@ struct Shared {
     maildir: Option<Maildir>,
     policy: RecipientPolicy,
     hostname: String,
+    users: Option<AuthFile>,
 }
 
 /// One per connection: the envelope so far.
@@ -125,13 +193,46 @@ struct Catcher {
     tls: Option<TlsInfo>,
     from: ReversePath,
     to: Vec<ForwardPath>,
+    /// The user that authenticated, if any.
+    user: Option<String>,
 }
 
 impl Handler for Catcher {
     async fn connect(&mut self, info: &ConnInfo) -> Result<Decision, Error> {
         self.tls = info.tls.clone();
         self.peer = Some(info.clone());
+        if let Some(proxy) = info.proxy {
+            debug!(client = %info.peer, %proxy, "client address from the PROXY header");
+        }
         Ok(Decision::Accept)
+    }
+
+    async fn auth(
+        &mut self,
+        mechanism: &str,
+        credentials: &Credentials,
+    ) -> Result<Decision, Error> {
+        let user = self
+            .shared
+            .users
+            .as_ref()
+            .and_then(|u| u.check(credentials));
+        match user {
+            Some(user) => {
+                info!(user, mechanism, "authenticated");
+                self.user = Some(user.to_owned());
+                Ok(Decision::Accept)
+            }
+            None => {
+                info!(mechanism, "authentication failed");
+                let reply = Reply::new(
+                    535,
+                    "5.7.8".parse().ok(),
+                    "Authentication credentials invalid",
+                )?;
+                Ok(Decision::Reject(reply))
+            }
+        }
     }
 
     async fn helo(&mut self, domain: &str, esmtp: bool) -> Result<Decision, Error> {
@@ -163,7 +264,15 @@ impl Handler for Catcher {
         Ok(Decision::Accept)
     }
 
-    async fn data(&mut self, mut body: Body) -> Result<Decision, Error> {
+    async fn data(&mut self, body: Body) -> Result<Decision, Error> {
+        // At debug level, the message is also parsed as it streams, to log its structure.
+        let mut body = match tracing::enabled!(tracing::Level::DEBUG) {
+            true => Reader::Parsed(
+                Box::new(body.parsed(MimeConfig::default()).with_raw(true)),
+                Structure::default(),
+            ),
+            false => Reader::Raw(body),
+        };
         let to = std::mem::take(&mut self.to);
         let recipients = to
             .iter()
@@ -175,6 +284,7 @@ impl Handler for Catcher {
             while let Some(chunk) = body.chunk().await? {
                 size += chunk.len();
             }
+            body.log();
             info!(from = %self.from, to = recipients, size, "message discarded");
             return Ok(Decision::Accept);
         };
@@ -209,6 +319,7 @@ impl Handler for Catcher {
                 };
             }
         }
+        body.log();
         let path: Result<PathBuf, _> = async {
             let delivery = write(delivery, pending).await?;
             blocking(move || delivery.commit()).await
@@ -227,6 +338,75 @@ impl Handler for Catcher {
 
     async fn reset(&mut self) {
         self.to.clear();
+    }
+}
+
+/// The message as the catcher reads it: raw chunks, and at debug level its MIME structure.
+enum Reader {
+    Raw(Body),
+    Parsed(Box<ParsedBody>, Structure),
+}
+
+impl Reader {
+    /// The next raw chunk; the MIME events in between are noted.
+    async fn chunk(&mut self) -> std::io::Result<Option<Bytes>> {
+        match self {
+            Reader::Raw(body) => body.chunk().await,
+            Reader::Parsed(parsed, structure) => loop {
+                match parsed.next().await? {
+                    None => return Ok(None),
+                    Some(BodyEvent::Raw(bytes)) => return Ok(Some(bytes)),
+                    Some(event) => structure.note(event),
+                }
+            },
+        }
+    }
+
+    /// Logs the header validation and the MIME structure (debug level), once the whole
+    /// message was read.
+    fn log(&self) {
+        let Reader::Parsed(_, structure) = self else {
+            return;
+        };
+        let violations = structure.violations.as_deref().unwrap_or_default();
+        let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        debug!(valid = violations.is_empty(), violations = ?list, "headers checked (RFC 5322)");
+        let parts: Vec<String> = structure
+            .parts
+            .iter()
+            .map(|(depth, mime_type, size)| format!("{}{mime_type} {size}", "  ".repeat(*depth)))
+            .collect();
+        debug!(parts = ?parts, warnings = ?structure.warnings, "MIME structure (decoded octets)");
+    }
+}
+
+/// What the MIME events told: each part's depth, type and decoded size, the warnings, and
+/// the header validation.
+#[derive(Default)]
+struct Structure {
+    parts: Vec<(usize, String, u64)>,
+    open: Vec<usize>,
+    warnings: Vec<String>,
+    violations: Option<Vec<Violation>>,
+}
+
+impl Structure {
+    fn note(&mut self, event: BodyEvent) {
+        match event {
+            BodyEvent::Headers(violations) => self.violations = Some(violations),
+            BodyEvent::Mime(MimeEvent::PartStart(info)) => {
+                self.open.push(self.parts.len());
+                let mime_type = info.content_type.mime_type().to_string();
+                self.parts.push((info.depth, mime_type, 0));
+            }
+            BodyEvent::Mime(MimeEvent::PartEnd(end)) => {
+                if let Some(i) = self.open.pop() {
+                    self.parts[i].2 = end.decoded_size;
+                }
+            }
+            BodyEvent::Mime(MimeEvent::Warning(w)) => self.warnings.push(w.to_string()),
+            _ => {}
+        }
     }
 }
 

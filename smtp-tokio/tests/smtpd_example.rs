@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::Client;
+use common::{within, Client};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -64,6 +64,11 @@ fn example_binary() -> PathBuf {
 
 impl Smtpd {
     fn start(name: &str, args: &[&str]) -> Smtpd {
+        Smtpd::start_with(name, args, None)
+    }
+
+    /// Starts it with `RUST_LOG` set to `log` (else unset).
+    fn start_with(name: &str, args: &[&str], log: Option<&str>) -> Smtpd {
         let maildir = std::env::temp_dir().join(format!("smtpd-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&maildir);
         let mut command = Command::new(example_binary());
@@ -74,6 +79,7 @@ impl Smtpd {
         let mut child = command
             .args(args)
             .env_remove("RUST_LOG")
+            .envs(log.map(|log| ("RUST_LOG", log)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -345,5 +351,319 @@ fn python_smtplib_over_plain_starttls_and_implicit_tls() {
         if how != "plain" {
             assert!(headers.contains("(using TLSv1_"), "{headers}");
         }
+    }
+}
+
+// ----- AUTH, LMTP, the PROXY protocol and the MIME log of the example -----
+
+/// A `user:password` file for `--auth-file`, removed when dropped.
+struct UsersFile(PathBuf);
+
+impl UsersFile {
+    fn new(name: &str) -> UsersFile {
+        let path = std::env::temp_dir().join(format!("smtpd-users-{name}-{}", std::process::id()));
+        std::fs::write(&path, "# test users\nalice:correct horse\nbob:b:colon\n").unwrap();
+        UsersFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for UsersFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn python3_or_skip(test: &str) -> bool {
+    if Command::new("python3").arg("--version").output().is_err() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("python3 is missing, and CI must run {test}");
+        }
+        println!("SKIPPED {test}: python3 is not installed");
+        return false;
+    }
+    true
+}
+
+/// Runs a Python script with arguments, bounded by the test wait; its stdout.
+fn python(script: &str, args: &[&str]) -> String {
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + common::WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("python did not finish in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "python failed: {out}");
+    out
+}
+
+#[tokio::test]
+async fn smtpd_auth_with_lettre_over_starttls() {
+    use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    let users = UsersFile::new("lettre");
+    let mut smtpd = Smtpd::start(
+        "auth-lettre",
+        &[
+            "--self-signed",
+            "--auth-file",
+            users.path(),
+            "--require-auth",
+        ],
+    );
+    let addr = smtpd.addr("listening for SMTP addr=");
+    // Without TLS, AUTH is not offered and MAIL needs it.
+    let mut client = Client::connect(addr).await;
+    assert!(client.reply().await.starts_with("220"));
+    let ehlo = client.cmd("EHLO client.example").await;
+    assert!(!ehlo.contains("AUTH"), "{ehlo}");
+    let mail = client.cmd("MAIL FROM:<a@client.example>").await;
+    assert!(mail.starts_with("530 5.7.0"), "{mail}");
+
+    let mailer = |user: &str, password: &str, mechanism| {
+        let tls = TlsParameters::builder("localhost".to_owned())
+            .dangerous_accept_invalid_certs(true)
+            .build_rustls()
+            .unwrap();
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(addr.port())
+            .tls(Tls::Required(tls))
+            .credentials(Credentials::new(user.to_owned(), password.to_owned()))
+            .authentication(vec![mechanism])
+            .timeout(Some(Duration::from_secs(10)))
+            .build()
+    };
+    let email = |subject: &str| {
+        Message::builder()
+            .from("alice@client.example".parse().unwrap())
+            .to("you@server.example".parse().unwrap())
+            .subject(subject)
+            .body("Hello with AUTH\r\n".to_owned())
+            .unwrap()
+    };
+    for (user, password, mechanism) in [
+        ("alice", "correct horse", Mechanism::Plain),
+        ("bob", "b:colon", Mechanism::Login),
+    ] {
+        let transport = mailer(user, password, mechanism);
+        let response = within("lettre send", transport.send(email(user)))
+            .await
+            .unwrap();
+        let reply = format!("250 {}", response.message().next().unwrap());
+        let (_, body) = smtpd.message(&stored_name(&reply));
+        assert!(String::from_utf8(body)
+            .unwrap()
+            .contains(&format!("Subject: {user}\r\n")));
+        smtpd.wait_for(&format!("authenticated user=\"{user}\""));
+    }
+    let transport = mailer("alice", "wrong", Mechanism::Plain);
+    let err = within("lettre send", transport.send(email("no")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("535"), "{err}");
+    smtpd.wait_for("authentication failed");
+}
+
+const SMTPLIB_AUTH: &str = r#"
+import smtplib, ssl, sys
+port = int(sys.argv[1])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE  # --self-signed
+for mechanism in ("PLAIN", "LOGIN"):
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+        s.starttls(context=ctx)
+        s.ehlo("python.example")
+        assert "PLAIN" in s.esmtp_features["auth"] and "LOGIN" in s.esmtp_features["auth"]
+        try:
+            s.user, s.password = "alice", "wrong"
+            s.auth(mechanism, getattr(s, "auth_" + mechanism.lower()), initial_response_ok=False)
+            raise SystemExit("a wrong password was accepted")
+        except smtplib.SMTPAuthenticationError as e:
+            assert e.smtp_code == 535, e
+        s.user, s.password = "alice", "correct horse"
+        code, _ = s.auth(mechanism, getattr(s, "auth_" + mechanism.lower()), initial_response_ok=(mechanism == "PLAIN"))
+        assert code == 235, code
+        refused = s.sendmail("alice@client.example", ["you@server.example"],
+                             "Subject: %s\r\n\r\nAUTH %s from smtplib.\r\n" % (mechanism, mechanism))
+        assert not refused, refused
+        print(mechanism)
+"#;
+
+#[test]
+fn python_smtplib_auth_plain_and_login() {
+    if !python3_or_skip("python_smtplib_auth_plain_and_login") {
+        return;
+    }
+    let users = UsersFile::new("python");
+    let mut smtpd = Smtpd::start(
+        "auth-python",
+        &[
+            "--self-signed",
+            "--auth-file",
+            users.path(),
+            "--require-auth",
+        ],
+    );
+    let addr = smtpd.addr("listening for SMTP addr=");
+    let out = python(SMTPLIB_AUTH, &[&addr.port().to_string()]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["PLAIN", "LOGIN"]);
+    for _ in 0..2 {
+        smtpd.wait_for("message stored");
+    }
+    let stored = std::fs::read_dir(smtpd.maildir.join("new"))
+        .unwrap()
+        .count();
+    assert_eq!(stored, 2);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn smtpd_lmtp_on_tcp_and_a_unix_socket() {
+    let socket = std::env::temp_dir().join(format!("smtpd-lmtp-{}.sock", std::process::id()));
+    let mut smtpd = Smtpd::start(
+        "lmtp",
+        &[
+            "--lmtp",
+            "--lmtp-socket",
+            socket.to_str().unwrap(),
+            "--reject-recipients",
+            "^nobody@",
+        ],
+    );
+    let addr = smtpd.addr("listening for LMTP addr=");
+    smtpd.wait_for("listening for LMTP path=");
+    let tcp = Client::connect(addr).await;
+    let unix = Client::new(tokio::net::UnixStream::connect(&socket).await.unwrap());
+    async fn transcript<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+        mut client: Client<S>,
+    ) -> Vec<String> {
+        assert!(client.reply().await.starts_with("220"));
+        assert!(client.cmd("EHLO x").await.starts_with("500"));
+        assert!(client.cmd("LHLO mta.example").await.starts_with("250"));
+        assert!(client
+            .cmd("MAIL FROM:<a@client.example>")
+            .await
+            .starts_with("250"));
+        assert!(client
+            .cmd("RCPT TO:<one@server.example>")
+            .await
+            .starts_with("250"));
+        assert!(client
+            .cmd("RCPT TO:<nobody@server.example>")
+            .await
+            .starts_with("550"));
+        assert!(client
+            .cmd("RCPT TO:<two@server.example>")
+            .await
+            .starts_with("250"));
+        assert!(client.cmd("DATA").await.starts_with("354"));
+        client.send("Subject: lmtp\r\n\r\nhi\r\n.\r\n").await;
+        let replies = vec![client.reply().await, client.reply().await];
+        assert_eq!(client.cmd("QUIT").await, "221 2.0.0 Bye");
+        replies
+    }
+    for replies in [transcript(tcp).await, transcript(unix).await] {
+        // One reply per accepted recipient: the same stored file for both.
+        assert_eq!(replies[0], replies[1]);
+        let (_, body) = smtpd.message(&stored_name(&replies[0]));
+        assert_eq!(body, b"Subject: lmtp\r\n\r\nhi\r\n");
+    }
+    #[cfg(unix)]
+    {
+        assert!(smtpd.terminate().success());
+        assert!(!socket.exists(), "the socket is removed at exit");
+    }
+}
+
+#[tokio::test]
+async fn smtpd_proxy_protocol_puts_the_client_in_received() {
+    let mut smtpd = Smtpd::start(
+        "proxy",
+        &["--proxy-protocol", "--trusted-proxy", "127.0.0.0/8"],
+    );
+    let addr = smtpd.addr("listening for SMTP addr=");
+    let mut client = Client::connect(addr).await;
+    client
+        .send("PROXY TCP4 192.0.2.44 127.0.0.1 40000 25\r\n")
+        .await;
+    client.hello().await;
+    let name = stored_name(&client.mail("Subject: proxied\r\n\r\nhi\r\n").await);
+    let (headers, _) = smtpd.message(&name);
+    assert!(
+        headers.contains("Received: from client.example ([192.0.2.44])"),
+        "{headers}"
+    );
+    // Without a header, a trusted proxy's connection is closed unanswered.
+    let mut bare = Client::connect(addr).await;
+    bare.send("EHLO spoof.example\r\n").await;
+    bare.expect_eof().await;
+}
+
+#[tokio::test]
+async fn smtpd_logs_header_validation_and_mime_structure_at_debug() {
+    let mut smtpd = Smtpd::start_with("mime", &[], Some("info,smtpd=debug"));
+    let addr = smtpd.addr("listening for SMTP addr=");
+    let mut client = Client::connect(addr).await;
+    client.hello().await;
+    let message = "From: a@client.example\r\nDate: Thu, 26 Nov 2026 00:00:00 +0000\r\n\
+Subject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XYZ\r\n\r\n\
+--XYZ\r\nContent-Type: text/plain\r\n\r\nHello\r\n\
+--XYZ\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n\
+--XYZ--\r\n";
+    stored_name(&client.mail(message).await);
+    let checked = smtpd.wait_for("headers checked");
+    assert!(checked.contains("valid=true"), "{checked}");
+    let structure = smtpd.wait_for("MIME structure");
+    assert!(
+        structure.contains("multipart/mixed 9")
+            && structure.contains("  text/plain 5")
+            && structure.contains("  application/octet-stream 4"),
+        "{structure}"
+    );
+    // An invalid header block is reported (and the message still stored: a catcher).
+    stored_name(&client.mail("Subject: no from\r\n\r\nx\r\n").await);
+    let line = smtpd.wait_for("valid=false");
+    assert!(line.contains("From") && line.contains("Date"), "{line}");
+}
+
+#[test]
+fn smtpd_help_documents_the_flags() {
+    let out = Command::new(example_binary())
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--auth-file <PATH>",
+        "--require-auth",
+        "--allow-insecure-auth",
+        "--lmtp",
+        "--lmtp-socket <PATH>",
+        "--proxy-protocol",
+        "--trusted-proxy <CIDR>",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
 }
