@@ -29,4 +29,4 @@ pub use auth::AuthFile;
 pub use clap::Parser;
 pub use maildir::{Delivery, Maildir};
 pub use policy::RecipientPolicy;
-pub use trace::{protocol, rfc5322_date, trace_headers, Trace};
+pub use trace::{protocol, received_protocol, rfc5322_date, trace_headers, Trace};

@@ -37,6 +37,29 @@ pub fn protocol(esmtp: bool, tls: bool) -> &'static str {
     }
 }
 
+/// The `with` protocol of a `Received` field with everything RFC 3848 distinguishes: SMTP or
+/// LMTP, extended (EHLO/LHLO), under TLS (`S`), authenticated (`A`).
+///
+/// ```
+/// use smtp_catcher::received_protocol;
+/// assert_eq!(received_protocol(false, true, true, true), "ESMTPSA");
+/// assert_eq!(received_protocol(true, true, false, false), "LMTP");
+/// assert_eq!(received_protocol(false, false, false, false), "SMTP");
+/// ```
+pub fn received_protocol(lmtp: bool, esmtp: bool, tls: bool, authenticated: bool) -> &'static str {
+    match (lmtp, esmtp, tls, authenticated) {
+        (true, _, false, false) => "LMTP",
+        (true, _, false, true) => "LMTPA",
+        (true, _, true, false) => "LMTPS",
+        (true, _, true, true) => "LMTPSA",
+        (false, false, _, _) => "SMTP",
+        (false, true, false, false) => "ESMTP",
+        (false, true, false, true) => "ESMTPA",
+        (false, true, true, false) => "ESMTPS",
+        (false, true, true, true) => "ESMTPSA",
+    }
+}
+
 /// The `Return-Path:` and `Received:` fields to put in front of a delivered message, with
 /// CRLF line endings, folded so that no line is longer than 78 characters when the names are
 /// reasonable (and never longer than 998 octets).

@@ -18,7 +18,8 @@
 
 use bytes::{Bytes, BytesMut};
 use smtp_catcher::{
-    protocol, trace_headers, Args, AuthFile, Delivery, Maildir, Parser, RecipientPolicy, Trace,
+    received_protocol, trace_headers, Args, AuthFile, Delivery, Maildir, Parser, RecipientPolicy,
+    Trace,
 };
 use smtp_tokio::proto::address::{ForwardPath, ReversePath};
 use smtp_tokio::proto::mime::{MimeConfig, MimeEvent, Violation};
@@ -128,6 +129,7 @@ async fn run(args: Args) -> Result<(), Error> {
             policy: args.policy(),
             hostname: args.hostname.clone(),
             users,
+            lmtp: args.lmtp,
         }),
         peer: None,
         helo: String::new(),
@@ -136,6 +138,7 @@ async fn run(args: Args) -> Result<(), Error> {
         from: ReversePath::Null,
         to: Vec::new(),
         user: None,
+        lmtp: false,
     };
     let (stop, stopping) = watch::channel(false);
     tokio::spawn(async move {
@@ -181,6 +184,8 @@ struct Shared {
     policy: RecipientPolicy,
     hostname: String,
     users: Option<AuthFile>,
+    /// --lmtp: the TCP listener speaks LMTP (the Unix socket always does).
+    lmtp: bool,
 }
 
 /// One per connection: the envelope so far.
@@ -195,12 +200,15 @@ struct Catcher {
     to: Vec<ForwardPath>,
     /// The user that authenticated, if any.
     user: Option<String>,
+    /// The connection speaks LMTP.
+    lmtp: bool,
 }
 
 impl Handler for Catcher {
     async fn connect(&mut self, info: &ConnInfo) -> Result<Decision, Error> {
         self.tls = info.tls.clone();
         self.peer = Some(info.clone());
+        self.lmtp = info.unix.is_some() || self.shared.lmtp;
         if let Some(proxy) = info.proxy {
             debug!(client = %info.peer, %proxy, "client address from the PROXY header");
         }
@@ -300,7 +308,7 @@ impl Handler for Catcher {
             helo: &self.helo,
             peer: peer.unwrap_or([0, 0, 0, 0].into()),
             by: &self.shared.hostname,
-            protocol: protocol(self.esmtp, tls.is_some()),
+            protocol: received_protocol(self.lmtp, self.esmtp, tls.is_some(), self.user.is_some()),
             tls: tls.as_deref(),
             id: delivery.name(),
             recipient: (to.len() == 1).then_some(recipients.as_str()),

@@ -29,6 +29,23 @@
 //! about resets and TLS. The message [`Body`] is a stream with backpressure: the socket is read
 //! only as fast as the handler reads the body.
 //!
+//! ## Raw or parsed messages
+//! A handler reads the [`Body`] as raw octets, or calls [`Body::parsed`] for a [`ParsedBody`]:
+//! the streaming MIME parser of [`smtp_proto::mime`] wired to the body, yielding
+//! [`BodyEvent`]s (part starts with their headers, decoded body chunks, part ends with sizes,
+//! warnings), the RFC 5322 header validation of the message, and optionally the raw octets
+//! too, in constant memory.
+//!
+//! ## LMTP and Unix sockets
+//! With [`Protocol::Lmtp`] in the [`Config`], the server speaks LMTP (RFC 2033) and asks
+//! [`Handler::lmtp_data`] for one verdict per accepted recipient. [`Builder::unix_listener`]
+//! serves the same handler on a Unix-domain socket, LMTP's usual transport.
+//!
+//! ## Behind a proxy
+//! [`Builder::proxy_protocol`] reads HAProxy's PROXY protocol header (v1 or v2) from trusted
+//! proxies before the greeting (and before the implicit-TLS handshake):
+//! [`ConnInfo::peer`] is then the real client and [`ConnInfo::proxy`] the proxy.
+//!
 //! ## Logging
 //! Each connection runs in a `tracing` span `smtp` with the peer address and, once
 //! negotiated, the TLS version and cipher. Every protocol line in and out is logged at

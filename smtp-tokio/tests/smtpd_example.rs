@@ -470,7 +470,8 @@ async fn smtpd_auth_with_lettre_over_starttls() {
             .await
             .unwrap();
         let reply = format!("250 {}", response.message().next().unwrap());
-        let (_, body) = smtpd.message(&stored_name(&reply));
+        let (headers, body) = smtpd.message(&stored_name(&reply));
+        assert!(headers.contains("with ESMTPSA id"), "{headers}");
         assert!(String::from_utf8(body)
             .unwrap()
             .contains(&format!("Subject: {user}\r\n")));
@@ -586,8 +587,9 @@ async fn smtpd_lmtp_on_tcp_and_a_unix_socket() {
     for replies in [transcript(tcp).await, transcript(unix).await] {
         // One reply per accepted recipient: the same stored file for both.
         assert_eq!(replies[0], replies[1]);
-        let (_, body) = smtpd.message(&stored_name(&replies[0]));
+        let (headers, body) = smtpd.message(&stored_name(&replies[0]));
         assert_eq!(body, b"Subject: lmtp\r\n\r\nhi\r\n");
+        assert!(headers.contains("with LMTP id"), "{headers}");
     }
     #[cfg(unix)]
     {
