@@ -6,12 +6,21 @@
 //! handler that follows the suite's [`Recorder`] policy, then instantiates every test with
 //! [`suite!`]:
 //!
-//! ```ignore
-//! struct Blocking;
-//! impl smtp_conformance::Adapter for Blocking {
-//!     fn start(config: smtp_conformance::TestConfig) -> smtp_conformance::RunningServer { /* ... */ }
+//! ```no_run
+//! use smtp_conformance::{Adapter, RunningServer, TestConfig};
+//!
+//! struct MyAdapter;
+//!
+//! impl Adapter for MyAdapter {
+//!     fn start(config: TestConfig) -> RunningServer {
+//!         // Bind 127.0.0.1:0, start the server with `config` and a handler that forwards
+//!         // to a `Recorder::new(config.sink.clone())`, and return
+//!         // `RunningServer::new(addr, tls_addr, config.sink, stop)`.
+//!         # unimplemented!()
+//!     }
 //! }
-//! smtp_conformance::suite!(Blocking);
+//!
+//! smtp_conformance::suite!(MyAdapter);
 //! ```
 //!
 //! Every wait is bounded (socket timeouts of [`CLIENT_TIMEOUT`]), certificates are made in
