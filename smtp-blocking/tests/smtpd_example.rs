@@ -103,7 +103,7 @@ except smtplib.SMTPRecipientsRefused as e:
 fn python_smtplib_plain_starttls_implicit_tls() {
     if Command::new("python3").arg("--version").output().is_err() {
         assert!(std::env::var("CI").is_err(), "python3 is needed under CI");
-        eprintln!("python3 not found: skipped");
+        eprintln!("SKIPPED: python3 not found");
         return;
     }
     let maildir = std::env::temp_dir().join(format!("smtpd-blocking-{}", std::process::id()));
