@@ -265,9 +265,10 @@ impl Conn {
             Event::DataStart => {
                 let lmtp = self.shared.config.protocol == Protocol::Lmtp;
                 let mut body = Body {
-                    conn: self,
+                    conn: Some(self),
                     current: Bytes::new(),
                     done: false,
+                    complete: false,
                 };
                 let verdict = match lmtp {
                     true => handler.lmtp_data(&mut body),
@@ -465,11 +466,23 @@ fn is_retry(e: &io::Error) -> bool {
 /// If the message does not complete (the client disconnects or times out, the message breaks
 /// a limit, or the server shuts down), reading fails with [`io::ErrorKind::UnexpectedEof`]
 /// and the handler's answer is not used: the session has already answered the client.
+///
+/// ```
+/// use std::io::Read;
+/// let mut body = smtp_blocking::Body::from_bytes("Subject: hi\r\n\r\nHello\r\n");
+/// let mut text = String::new();
+/// body.read_to_string(&mut text)?;
+/// assert_eq!(text, "Subject: hi\r\n\r\nHello\r\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Body<'a> {
-    conn: &'a mut Conn,
+    /// `None` for a body made with [`Body::from_bytes`].
+    conn: Option<&'a mut Conn>,
     current: Bytes,
     /// The body ended (completely or not): its end event is stashed for the main loop.
     done: bool,
+    /// It ended with its end of data.
+    complete: bool,
 }
 
 impl Body<'_> {
@@ -478,23 +491,34 @@ impl Body<'_> {
         if !self.current.is_empty() {
             return Ok(Some(std::mem::take(&mut self.current)));
         }
-        while !self.done {
-            match self.conn.next_event()? {
+        while let (false, Some(conn)) = (self.done, &mut self.conn) {
+            match conn.next_event()? {
                 Some(Event::DataChunk(chunk)) if !chunk.is_empty() => return Ok(Some(chunk)),
                 Some(Event::DataChunk(_)) => {}
                 Some(event) => {
                     self.done = true;
-                    self.conn.stashed = Some(event);
+                    self.complete = matches!(event, Event::DataEnd { .. });
+                    conn.stashed = Some(event);
                 }
                 None => self.done = true,
             }
         }
-        match &self.conn.stashed {
-            Some(Event::DataEnd { .. }) => Ok(None),
-            _ => Err(io::Error::new(
+        match self.complete {
+            true => Ok(None),
+            false => Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the message was abandoned before its end",
             )),
+        }
+    }
+
+    /// A complete body holding `bytes`: for testing a [`Handler`] without a connection.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Body<'static> {
+        Body {
+            conn: None,
+            current: bytes.into(),
+            done: true,
+            complete: true,
         }
     }
 
@@ -503,7 +527,7 @@ impl Body<'_> {
         self.current.clear();
         while !self.done {
             if let Err(e) = self.chunk() {
-                if self.conn.broken {
+                if self.conn.as_ref().is_some_and(|conn| conn.broken) {
                     return Err(e);
                 }
             }
