@@ -83,7 +83,11 @@ enum Step {
 struct Conn<H> {
     shared: Arc<Shared>,
     info: ConnInfo,
+    /// A placeholder until [`open`](Conn::open) makes the real one (see `opened`).
     session: Session,
+    /// The session was opened: before, the server has said nothing (PROXY header or TLS
+    /// handshake in progress) and a shutdown closes without a word.
+    opened: bool,
     io: Box<dyn Io>,
     buf: Box<[u8]>,
     /// `None` while a data task holds it.
@@ -132,6 +136,7 @@ pub(crate) async fn serve<H: Handler>(
             tls: None,
         },
         session,
+        opened: false,
         io,
         buf: vec![0; READ_BUFFER].into_boxed_slice(),
         handler,
@@ -266,6 +271,7 @@ impl<H: Handler> Conn<H> {
                 Session::refuse(config, error_reply(421))
             }
         };
+        self.opened = true;
     }
 
     /// The loop of the core's call order: events, then replies, then close or read.
@@ -558,6 +564,10 @@ impl<H: Handler> Conn<H> {
     /// replies, or gone. A message in flight is abandoned.
     async fn goodbye(&mut self) -> io::Result<()> {
         self.data = None;
+        if !self.opened {
+            // Still reading a PROXY header or in the TLS handshake: nothing to say.
+            return timed(GOODBYE_WRITE, self.io.shutdown()).await;
+        }
         self.session.shutdown(self.shared.shutdown.clone());
         timed(GOODBYE_WRITE, async {
             while let Some(bytes) = self.session.poll_transmit() {

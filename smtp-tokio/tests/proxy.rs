@@ -504,3 +504,65 @@ async fn real_haproxy_send_proxy_v1_and_v2() {
     drop(haproxy);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_while_waiting_for_a_header_closes_without_a_word() {
+    let trusted: TrustedNetworks = "127.0.0.1/32".parse().unwrap();
+    let builder = Server::builder()
+        .proxy_protocol(trusted, proxy_config(true, WAIT))
+        .shutdown_timeout(Duration::from_millis(100));
+    let (handler, mut rx) = watcher();
+    let mut server = Running::start(builder, handler).await;
+    let mut tcp = within("connect", TcpStream::connect(server.addr))
+        .await
+        .unwrap();
+    tcp.write_all(b"PROXY TCP4 ").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.shutdown();
+    let mut rest = Vec::new();
+    let _ = within("server closes", tcp.read_to_end(&mut rest)).await;
+    assert_eq!(String::from_utf8_lossy(&rest), "", "no greeting, no 421");
+    assert!(rx.try_recv().is_err());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn real_haproxy_in_front_of_implicit_tls() {
+    let Some(bin) = haproxy() else { return };
+    let cert = cert();
+    let trusted: TrustedNetworks = "127.0.0.1/32".parse().unwrap();
+    let implicit = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let builder = Server::builder()
+        .tls(cert.server.clone())
+        .implicit_tls_listener(implicit)
+        .proxy_protocol(trusted, proxy_config(true, Duration::from_secs(5)));
+    let (handler, mut rx) = watcher();
+    let server = Running::start(builder, handler).await;
+    // TCP mode: haproxy passes the TLS bytes through, after its v2 header.
+    let (haproxy, ports) = start_haproxy(&bin, server.implicit.unwrap(), &["send-proxy-v2"]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    while rx.try_recv().is_ok() {}
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let me = socket.local_addr().unwrap();
+    let tcp = within(
+        "connect via haproxy",
+        socket.connect(([127, 0, 0, 1], ports[0]).into()),
+    )
+    .await
+    .unwrap();
+    let mut client = Client::new(cert.handshake(tcp).await.unwrap());
+    client.hello().await;
+    assert!(client.mail("over TLS\r\n").await.starts_with("250"));
+    let info = loop {
+        let info = connect_info(&mut rx).await;
+        if info.peer.ip() == me.ip() {
+            break info;
+        }
+    };
+    assert_eq!(info.peer, me);
+    assert!(info.tls.is_some());
+    assert_eq!(message(&mut rx).await.1, b"over TLS\r\n");
+    drop(haproxy);
+    server.stop().await;
+}
