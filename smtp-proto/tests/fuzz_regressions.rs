@@ -138,3 +138,51 @@ fn capped_output_does_not_stall_the_call_order() {
         replies.split(|&c| c == b'\n').count() - 1
     );
 }
+
+/// Found by `body_roundtrip` and `data_decoder` (and by the decoder's proptests, fixed in
+/// 3583cf0): a bare CR right before a CR that ends a read was not flagged, so under
+/// `BareLineEndings::Reject` a message with a bare CR was accepted or cut late, depending on
+/// how TCP split it.
+#[test]
+fn bare_cr_before_a_read_boundary_is_refused() {
+    let mut s = Session::new(Arc::new(Config::new("mx.example.com")));
+    while s.poll_transmit().is_some() {}
+    let reads: [&[u8]; 3] = [
+        b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\n",
+        b"a\r\r",
+        b"\nb\r\n.\r\nQUIT\r\n",
+    ];
+    let (mut events, mut out) = (Vec::new(), Vec::new());
+    for read in reads {
+        s.handle_input(read);
+        loop {
+            while let Some(e) = s.poll_event() {
+                if e.needs_decision() {
+                    s.decide(Decision::Accept).unwrap();
+                }
+                events.push(e);
+            }
+            let mut progress = false;
+            while let Some(b) = s.poll_transmit() {
+                out.extend_from_slice(&b);
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
+    let body: Vec<u8> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DataChunk(b) => Some(b.to_vec()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(body, b"a", "the application saw the bare CR");
+    assert!(events.contains(&Event::DataAborted {
+        reason: AbortReason::BareLineEnding
+    }));
+    assert!(String::from_utf8(out).unwrap().contains("550 5.6.0"));
+}

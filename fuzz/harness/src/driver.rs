@@ -305,7 +305,16 @@ impl<P: Policy> Driver<P> {
                     );
                 }
                 self.drive();
-                let bound = self.config.max_line_length.saturating_add(bytes.len());
+                // One line of input plus the last read; a SASL response line (after a 334) may
+                // be as long as max_auth_line_length (RFC 4954 section 4).
+                let line = if self.session.expects_secret() {
+                    self.config
+                        .max_line_length
+                        .max(self.config.max_auth_line_length)
+                } else {
+                    self.config.max_line_length
+                };
+                let bound = line.saturating_add(bytes.len());
                 let greeting =
                     self.session.poll_timeout().map(|t| t.kind) == Some(TimeoutKind::GreetingDelay);
                 assert!(
