@@ -402,6 +402,12 @@ impl Session {
         self.tx.is_some()
     }
 
+    /// Recipients accepted in the current transaction (0 outside one). In LMTP mode this is
+    /// the number of replies due after the data (RFC 2033 section 4.2).
+    pub fn recipients(&self) -> usize {
+        self.tx.as_ref().map_or(0, |tx| tx.recipients)
+    }
+
     /// Whether AUTH has succeeded in this session.
     pub fn authenticated(&self) -> bool {
         self.authenticated

@@ -309,6 +309,7 @@ fn lmtp_rfc_2033_example() {
     while let Some(e) = h.session.poll_event() {
         if let Event::DataEnd { .. } = e {
             seen_end = true;
+            assert_eq!(h.session.recipients(), 2);
             assert_eq!(h.session.pending_decisions(), 2);
             h.session.decide(Decision::Accept).unwrap();
             assert_eq!(h.session.pending_decisions(), 1);
