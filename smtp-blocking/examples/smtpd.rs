@@ -1,9 +1,10 @@
 //! A development mail catcher without an async runtime: every accepted message lands in a
 //! Maildir. The same program as `smtp-tokio`'s `smtpd` example, with the same flags and
-//! defaults (both take them from `smtp-catcher`), so scripts run against either.
+//! defaults (both take them from `smtp-catcher`), so scripts run against either. (Its target
+//! is `smtpd-blocking`: examples of all workspace members share one output folder.)
 //!
 //! ```text
-//! cargo run --release -p smtp-blocking --example smtpd -- --help
+//! cargo run --release -p smtp-blocking --example smtpd-blocking -- --help
 //! ```
 //!
 //! Listens on 127.0.0.1:2525 and stores each message in `./maildir/new/`, with `Return-Path`

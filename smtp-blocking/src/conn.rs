@@ -25,7 +25,7 @@ pub(crate) struct Shared {
 
 const READ_BUFFER: usize = 16 << 10;
 /// A blocked read wakes up this often to notice a shutdown.
-const STOP_POLL: Duration = Duration::from_millis(50);
+const STOP_POLL: Duration = Duration::from_millis(100);
 /// The longest wait for the goodbye `421` to leave at shutdown.
 const GOODBYE_WRITE: Duration = Duration::from_secs(5);
 

@@ -1,6 +1,7 @@
-//! The blocking `smtpd` example as a user runs it: start the binary with the same flags as
-//! `smtp-tokio`'s, send mail with Python's smtplib over plain TCP, STARTTLS and implicit TLS,
-//! read the Maildir files, stop it with SIGTERM.
+//! The `smtpd` examples as a user runs them: start the binary, send mail with Python's
+//! smtplib over plain TCP, STARTTLS and implicit TLS, read the Maildir files, stop it with
+//! SIGTERM. The same script and flags run against the blocking example and the tokio one:
+//! whatever is scripted against one runs against the other.
 //!
 //! Needs python3: without it the test says so and passes, except under CI (CI=true).
 
@@ -12,9 +13,8 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Builds the example (a no-op after `cargo test`, unless the other package's `smtpd`
-/// example was linked to the same path since) and returns its path.
-fn example_binary() -> PathBuf {
+/// Builds the example `name` of `package` and returns its path.
+fn example_binary(package: &str, name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
     let profile = match dir.file_name().and_then(|n| n.to_str()) {
@@ -23,14 +23,7 @@ fn example_binary() -> PathBuf {
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
     let out = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "smtp-blocking",
-            "--example",
-            "smtpd",
-        ])
+        .args(["build", "--quiet", "-p", package, "--example", name])
         .args(["--profile", profile, "--target-dir"])
         .arg(dir.parent().unwrap())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -42,7 +35,7 @@ fn example_binary() -> PathBuf {
         "building the example failed:\n{stderr}"
     );
     dir.join("examples")
-        .join(format!("smtpd{}", std::env::consts::EXE_SUFFIX))
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
 struct Smtpd {
@@ -100,15 +93,21 @@ except smtplib.SMTPRecipientsRefused as e:
 "#;
 
 #[test]
-fn python_smtplib_plain_starttls_implicit_tls() {
+fn python_smtplib_against_both_examples() {
     if Command::new("python3").arg("--version").output().is_err() {
         assert!(std::env::var("CI").is_err(), "python3 is needed under CI");
         eprintln!("SKIPPED: python3 not found");
         return;
     }
-    let maildir = std::env::temp_dir().join(format!("smtpd-blocking-{}", std::process::id()));
+    for (package, example) in [("smtp-blocking", "smtpd-blocking"), ("smtp-tokio", "smtpd")] {
+        run_script_against(package, example);
+    }
+}
+
+fn run_script_against(package: &str, example: &str) {
+    let maildir = std::env::temp_dir().join(format!("smtpd-{package}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&maildir);
-    let mut child = Command::new(example_binary())
+    let mut child = Command::new(example_binary(package, example))
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -147,9 +146,10 @@ fn python_smtplib_plain_starttls_implicit_tls() {
         .unwrap();
     assert!(
         out.status.success(),
-        "smtplib failed: {}",
+        "smtplib failed against {package}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+
     let mut messages: Vec<String> = std::fs::read_dir(maildir.join("new"))
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
@@ -179,5 +179,7 @@ fn python_smtplib_plain_starttls_implicit_tls() {
     };
     assert!(status.success(), "{status}");
     smtpd.wait_for("stopped");
+    // It was this package's server (the adapter logs its shutdown under its crate name).
+    smtpd.wait_for(&format!("{}::server", package.replace('-', "_")));
     std::fs::remove_dir_all(&maildir).unwrap();
 }
