@@ -12,17 +12,26 @@
 //! only once the file is durable (written to `tmp/`, fsynced, renamed into `new/`, folder
 //! fsynced); a message that cannot be stored is answered `451`. Ctrl-C (or SIGTERM) shuts
 //! down gracefully; a second Ctrl-C exits at once.
+//!
+//! Also: AUTH PLAIN and LOGIN against a `user:password` file (`--auth-file`,
+//! `--require-auth`, `--allow-insecure-auth`) and LMTP on the TCP port (`--lmtp`). Not yet:
+//! `--lmtp-socket` and `--proxy-protocol` (the blocking adapter has no Unix listener and no
+//! PROXY protocol); the example refuses to start with them rather than ignore them.
 
 use smtp_blocking::proto::address::{ForwardPath, ReversePath};
 use smtp_blocking::proto::params::{MailParams, RcptParams};
-use smtp_blocking::{Body, ConnInfo, Decision, Error, Handler, Reply, Server, TlsInfo};
-use smtp_catcher::{protocol, trace_headers, Args, Maildir, Parser, RecipientPolicy, Trace};
+use smtp_blocking::{
+    Body, ConnInfo, Credentials, Decision, Error, Handler, Reply, Server, TlsInfo,
+};
+use smtp_catcher::{
+    received_protocol, trace_headers, Args, AuthFile, Maildir, Parser, RecipientPolicy, Trace,
+};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -43,17 +52,32 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Error> {
+    if args.lmtp_socket.is_some() || args.proxy_protocol {
+        return Err(
+            "--lmtp-socket and --proxy-protocol are not supported by the blocking \
+                    example yet (use smtp-tokio's smtpd)"
+                .into(),
+        );
+    }
+    let tls = args.tls_config()?;
     let mut builder = Server::builder()
         .config(args.config())
         .bind(args.listen)
         .shutdown_timeout(Duration::from_secs(10));
-    if let Some(tls) = args.tls_config()? {
-        builder = builder.tls(tls).require_tls(args.require_tls);
+    if let Some(tls) = &tls {
+        builder = builder.tls(tls.clone()).require_tls(args.require_tls);
         if let Some(addr) = args.implicit_tls_listen {
             builder = builder.implicit_tls_bind(addr);
         }
         if args.self_signed {
             info!("TLS with a self-signed certificate: clients must not verify it");
+        }
+    }
+    let users = args.auth_users()?;
+    if let Some(users) = &users {
+        info!(users = users.len(), "AUTH PLAIN and LOGIN offered");
+        if tls.is_none() && !args.allow_insecure_auth {
+            warn!("--auth-file without TLS: AUTH is offered only under TLS (see --self-signed, --allow-insecure-auth)");
         }
     }
     let server = builder.build()?;
@@ -77,6 +101,8 @@ fn run(args: Args) -> Result<(), Error> {
             maildir,
             policy: args.policy(),
             hostname: args.hostname.clone(),
+            users,
+            lmtp: args.lmtp,
         }),
         peer: None,
         helo: String::new(),
@@ -84,6 +110,7 @@ fn run(args: Args) -> Result<(), Error> {
         tls: None,
         from: ReversePath::Null,
         to: Vec::new(),
+        user: None,
     };
     server.serve(catcher)?;
     info!("stopped");
@@ -112,6 +139,9 @@ struct Shared {
     maildir: Option<Maildir>,
     policy: RecipientPolicy,
     hostname: String,
+    users: Option<AuthFile>,
+    /// --lmtp: the listener speaks LMTP.
+    lmtp: bool,
 }
 
 /// One per connection: the envelope so far.
@@ -124,6 +154,8 @@ struct Catcher {
     tls: Option<TlsInfo>,
     from: ReversePath,
     to: Vec<ForwardPath>,
+    /// The user that authenticated, if any.
+    user: Option<String>,
 }
 
 impl Handler for Catcher {
@@ -131,6 +163,26 @@ impl Handler for Catcher {
         self.tls = info.tls.clone();
         self.peer = Some(info.clone());
         Ok(Decision::Accept)
+    }
+
+    fn auth(&mut self, mechanism: &str, credentials: &Credentials) -> Result<Decision, Error> {
+        let users = self.shared.users.as_ref();
+        match users.and_then(|u| u.check(credentials)) {
+            Some(user) => {
+                info!(user, mechanism, "authenticated");
+                self.user = Some(user.to_owned());
+                Ok(Decision::Accept)
+            }
+            None => {
+                info!(mechanism, "authentication failed");
+                let text = "Authentication credentials invalid";
+                Ok(Decision::Reject(Reply::new(
+                    535,
+                    "5.7.8".parse().ok(),
+                    text,
+                )?))
+            }
+        }
     }
 
     fn helo(&mut self, domain: &str, esmtp: bool) -> Result<Decision, Error> {
@@ -185,7 +237,12 @@ impl Handler for Catcher {
             helo: &self.helo,
             peer: peer.unwrap_or([0, 0, 0, 0].into()),
             by: &self.shared.hostname,
-            protocol: protocol(self.esmtp, tls.is_some()),
+            protocol: received_protocol(
+                self.shared.lmtp,
+                self.esmtp,
+                tls.is_some(),
+                self.user.is_some(),
+            ),
             tls: tls.as_deref(),
             id: delivery.name(),
             recipient: (to.len() == 1).then_some(recipients.as_str()),
