@@ -209,6 +209,7 @@ macro_rules! suite {
             handler_errors_become_replies,
             shutdown_deadline_closes_transactions,
             bdat_rset_between_chunks,
+            greeting_delay_and_early_talkers,
         );
     };
     (@tests $adapter:ty; $($name:ident,)*) => {

@@ -2,7 +2,7 @@
 //! of each for one adapter.
 
 use crate::{Adapter, Client, TestCert, TestConfig, CLIENT_TIMEOUT};
-use smtp_proto::{BareLineEndings, Protocol};
+use smtp_proto::{BareLineEndings, EarlyTalkers, Protocol};
 use std::collections::HashMap;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -594,4 +594,41 @@ pub fn bdat_rset_between_chunks<A: Adapter>() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, b"whole\r\n");
     assert_eq!(server.sink.resets(), 1);
+}
+
+/// A greeting delay: a patient client gets the `220` after it; a client that talks first is
+/// refused with `554 5.5.1`; with early talkers allowed, even a long early pipeline (more
+/// than a line, which the session holds without reading further) is answered after the
+/// greeting, in order.
+pub fn greeting_delay_and_early_talkers<A: Adapter>() {
+    let delay = Duration::from_millis(300);
+    let mut config = TestConfig::new();
+    config.config.timeouts.greeting_delay = delay;
+    let server = A::start(config);
+    let start = Instant::now();
+    let mut patient = Client::connect(server.addr);
+    patient.expect(220);
+    assert!(
+        start.elapsed() >= delay - Duration::from_millis(50),
+        "{:?}",
+        start.elapsed()
+    );
+    ehlo(&mut patient);
+    let mut early = Client::connect(server.addr);
+    early.send("EHLO early.test\r\n");
+    assert!(early.expect(554).lines[0].starts_with("5.5.1"));
+    early.expect_closed();
+    drop(server);
+
+    let mut config = TestConfig::new();
+    config.config.timeouts.greeting_delay = delay;
+    config.config.early_talkers = EarlyTalkers::Allow;
+    let server = A::start(config);
+    let mut early = Client::connect(server.addr);
+    early.send("NOOP\r\n".repeat(100));
+    early.expect(220);
+    for _ in 0..100 {
+        early.expect(250);
+    }
+    early.cmd("QUIT", 221);
 }
