@@ -210,6 +210,7 @@ macro_rules! suite {
             shutdown_deadline_closes_transactions,
             bdat_rset_between_chunks,
             greeting_delay_and_early_talkers,
+            auth_after_starttls,
         );
     };
     (@tests $adapter:ty; $($name:ident,)*) => {

@@ -1,6 +1,6 @@
 //! The handler policy every adapter's test handler follows, and where it reports.
 
-use smtp_proto::{Decision, EnhancedCode, Reply};
+use smtp_proto::{Credentials, Decision, EnhancedCode, Reply};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,7 @@ impl Sink {
 /// The state of a test handler for one connection, and the suite's policy. An adapter's
 /// test handler forwards each callback here:
 ///
+/// - `auth(credentials)` → [`Recorder::auth`];
 /// - `mail(from)` → [`Recorder::mail`], which accepts;
 /// - `rcpt(to)` → [`Recorder::rcpt`]: a local part starting with `reject` gets `550 5.1.1`;
 /// - `data(body)`: if [`Recorder::wants_body`], read the whole body and give it to
@@ -99,6 +100,26 @@ impl Recorder {
     /// The connection is under TLS.
     pub fn tls(&mut self) {
         self.tls = true;
+    }
+
+    /// AUTH: `alice` with the password `secret` is accepted (PLAIN or LOGIN), anything else
+    /// refused with `535 5.7.8`.
+    pub fn auth(&mut self, credentials: &Credentials) -> Decision {
+        let ok = match credentials {
+            Credentials::Plain {
+                username, password, ..
+            }
+            | Credentials::Login { username, password } => {
+                username == "alice" && password.expose() == b"secret"
+            }
+            _ => false,
+        };
+        match ok {
+            true => Decision::Accept,
+            false => Decision::Reject(
+                Reply::new(535, EnhancedCode::new(5, 7, 8), "Invalid credentials").unwrap(),
+            ),
+        }
     }
 
     /// MAIL FROM: accepted.

@@ -632,3 +632,52 @@ pub fn greeting_delay_and_early_talkers<A: Adapter>() {
     }
     early.cmd("QUIT", 221);
 }
+
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for group in input.chunks(3) {
+        let b = [
+            group[0],
+            *group.get(1).unwrap_or(&0),
+            *group.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// AUTH (RFC 4954) with `require_auth`: not offered before TLS; after STARTTLS, MAIL needs
+/// it, a wrong password is `535`, LOGIN and PLAIN reach the handler's verdict.
+pub fn auth_after_starttls<A: Adapter>() {
+    let cert = TestCert::new();
+    let mut config = TestConfig::new();
+    config.tls = Some(cert.server.clone());
+    config.config.auth_mechanisms = vec!["PLAIN".into(), "LOGIN".into()];
+    config.config.require_auth = true;
+    let server = A::start(config);
+    let mut c = server.client();
+    assert!(!ehlo(&mut c).iter().any(|l| l.starts_with("AUTH")));
+    c.send(format!("AUTH PLAIN {}\r\n", base64(b"\0alice\0secret")));
+    let refused = c.reply();
+    assert!(refused.code >= 500, "{refused:?}");
+    c.starttls(&cert.client);
+    assert!(ehlo(&mut c).iter().any(|l| l == "AUTH PLAIN LOGIN"));
+    c.cmd("MAIL FROM:<a@client.test>", 530);
+    c.cmd(&format!("AUTH PLAIN {}", base64(b"\0alice\0wrong")), 535);
+    c.cmd("AUTH LOGIN", 334);
+    c.cmd(&base64(b"alice"), 334);
+    c.cmd(&base64(b"secret"), 235);
+    c.cmd(&format!("AUTH PLAIN {}", base64(b"\0alice\0secret")), 503);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(b"authenticated\r\n").code, 250);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert!(got[0].tls);
+}

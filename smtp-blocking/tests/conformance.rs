@@ -2,7 +2,7 @@
 
 use smtp_blocking::proto::address::{ForwardPath, ReversePath};
 use smtp_blocking::proto::params::{MailParams, RcptParams};
-use smtp_blocking::{Body, ConnInfo, Decision, Error, Handler, Server, TlsInfo};
+use smtp_blocking::{Body, ConnInfo, Credentials, Decision, Error, Handler, Server, TlsInfo};
 use smtp_conformance::{Adapter, Recorder, RunningServer, TestConfig};
 use std::io::Read;
 
@@ -20,6 +20,10 @@ impl Handler for TestHandler {
 
     fn tls(&mut self, _: &TlsInfo) {
         self.0.tls();
+    }
+
+    fn auth(&mut self, _: &str, credentials: &Credentials) -> Result<Decision, Error> {
+        Ok(self.0.auth(credentials))
     }
 
     fn mail(&mut self, from: &ReversePath, _: &MailParams) -> Result<Decision, Error> {

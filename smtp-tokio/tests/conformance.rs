@@ -3,7 +3,7 @@
 use smtp_conformance::{Adapter, Recorder, RunningServer, TestConfig};
 use smtp_tokio::proto::address::{ForwardPath, ReversePath};
 use smtp_tokio::proto::params::{MailParams, RcptParams};
-use smtp_tokio::{Body, ConnInfo, Decision, Error, Handler, Server, TlsInfo};
+use smtp_tokio::{Body, ConnInfo, Credentials, Decision, Error, Handler, Server, TlsInfo};
 
 /// The suite's handler policy, forwarded to its [`Recorder`].
 #[derive(Clone)]
@@ -19,6 +19,10 @@ impl Handler for TestHandler {
 
     async fn tls(&mut self, _: &TlsInfo) {
         self.0.tls();
+    }
+
+    async fn auth(&mut self, _: &str, credentials: &Credentials) -> Result<Decision, Error> {
+        Ok(self.0.auth(credentials))
     }
 
     async fn mail(&mut self, from: &ReversePath, _: &MailParams) -> Result<Decision, Error> {
