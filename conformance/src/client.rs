@@ -45,6 +45,31 @@ impl Client {
         client
     }
 
+    /// Connects with implicit TLS, sending `prefix` (a PROXY header) and the ClientHello in
+    /// one write, and reads the `220` greeting.
+    pub fn connect_tls_with_prefix(
+        addr: SocketAddr,
+        config: &Arc<rustls::ClientConfig>,
+        prefix: &[u8],
+    ) -> Client {
+        let mut client = Client::connect(addr);
+        let Stream::Plain(tcp) = &client.stream else {
+            unreachable!()
+        };
+        let mut tcp = tcp.try_clone().unwrap();
+        let name = "localhost".try_into().unwrap();
+        let mut conn = rustls::ClientConnection::new(Arc::clone(config), name).unwrap();
+        let mut first = prefix.to_vec();
+        conn.write_tls(&mut first).unwrap();
+        tcp.write_all(&first).unwrap();
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp).expect("TLS handshake");
+        }
+        client.stream = Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)));
+        client.expect(220);
+        client
+    }
+
     /// Sends STARTTLS, expects `220`, and runs the handshake.
     pub fn starttls(&mut self, config: &Arc<rustls::ClientConfig>) {
         self.cmd("STARTTLS", 220);

@@ -36,6 +36,7 @@ pub mod tests;
 pub use client::{Client, ServerReply};
 pub use recorder::{Delivered, Recorder, Sink};
 
+use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 use smtp_proto::Config;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub struct TestConfig {
     pub shutdown_timeout: Duration,
     /// Where the handler reports (see [`Recorder`]).
     pub sink: Sink,
+    /// The PROXY protocol: from which peers, with which decoder settings.
+    pub proxy: Option<(TrustedNetworks, ProxyConfig)>,
 }
 
 impl TestConfig {
@@ -76,6 +79,7 @@ impl TestConfig {
             max_connections: 1000,
             shutdown_timeout: Duration::from_secs(5),
             sink: Sink::default(),
+            proxy: None,
         }
     }
 }
@@ -211,6 +215,9 @@ macro_rules! suite {
             bdat_rset_between_chunks,
             greeting_delay_and_early_talkers,
             auth_after_starttls,
+            proxy_protocol_gives_the_client_address,
+            proxy_protocol_refusals,
+            proxy_protocol_before_implicit_tls,
         );
     };
     (@tests $adapter:ty; $($name:ident,)*) => {

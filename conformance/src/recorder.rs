@@ -1,6 +1,7 @@
 //! The handler policy every adapter's test handler follows, and where it reports.
 
 use smtp_proto::{Credentials, Decision, EnhancedCode, Reply};
+use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,8 @@ pub struct Delivered {
     pub body: Vec<u8>,
     /// Whether the connection was under TLS.
     pub tls: bool,
+    /// The client's address, as the adapter told the handler at connect.
+    pub peer: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default)]
@@ -72,6 +75,7 @@ impl Sink {
 /// test handler forwards each callback here:
 ///
 /// - `auth(credentials)` → [`Recorder::auth`];
+/// - `connect(info)` → [`Recorder::connect`] with the peer address;
 /// - `mail(from)` → [`Recorder::mail`], which accepts;
 /// - `rcpt(to)` → [`Recorder::rcpt`]: a local part starting with `reject` gets `550 5.1.1`;
 /// - `data(body)`: if [`Recorder::wants_body`], read the whole body and give it to
@@ -84,6 +88,7 @@ pub struct Recorder {
     from: String,
     to: Vec<String>,
     tls: bool,
+    peer: Option<SocketAddr>,
 }
 
 impl Recorder {
@@ -94,7 +99,13 @@ impl Recorder {
             from: String::new(),
             to: Vec::new(),
             tls: false,
+            peer: None,
         }
+    }
+
+    /// A client connected from `peer` (`ConnInfo::peer`).
+    pub fn connect(&mut self, peer: SocketAddr) {
+        self.peer = Some(peer);
     }
 
     /// The connection is under TLS.
@@ -180,6 +191,7 @@ impl Recorder {
             to,
             body,
             tls: self.tls,
+            peer: self.peer,
         };
         self.sink.update(|s| s.delivered.push(message));
         Ok(Decision::Accept)

@@ -2,6 +2,7 @@
 //! of each for one adapter.
 
 use crate::{Adapter, Client, TestCert, TestConfig, CLIENT_TIMEOUT};
+use smtp_proto::proxy::{ProxyConfig, ProxyHeader};
 use smtp_proto::{BareLineEndings, EarlyTalkers, Protocol};
 use std::collections::HashMap;
 use std::thread;
@@ -680,4 +681,75 @@ pub fn auth_after_starttls<A: Adapter>() {
     assert_eq!(c.data(b"authenticated\r\n").code, 250);
     let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
     assert!(got[0].tls);
+}
+
+fn proxied(trusted: &str) -> TestConfig {
+    let mut config = TestConfig::new();
+    config.proxy = Some((trusted.parse().unwrap(), ProxyConfig::default()));
+    config
+}
+
+/// The PROXY protocol from a trusted peer, v1 and v2: the handler sees the client's address
+/// from the header. A command in the header's write came before the greeting: an early
+/// talker (`554 5.5.1`).
+pub fn proxy_protocol_gives_the_client_address<A: Adapter>() {
+    let server = A::start(proxied("127.0.0.0/8"));
+    let mut c = Client::connect(server.addr);
+    c.send("PROXY TCP4 192.0.2.1 127.0.0.1 5000 25\r\n");
+    c.expect(220);
+    ehlo(&mut c);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(b"v1\r\n").code, 250);
+    let v2 = ProxyHeader::v2("[2001:db8::1]:6000".parse().unwrap(), server.addr);
+    let mut c = Client::connect(server.addr);
+    c.send(v2.encode().unwrap());
+    c.expect(220);
+    ehlo(&mut c);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(b"v2\r\n").code, 250);
+    let mut first = v2.encode().unwrap();
+    first.extend_from_slice(b"EHLO client.test\r\n");
+    let mut early = Client::connect(server.addr);
+    early.send(first);
+    assert!(early.expect(554).lines[0].starts_with("5.5.1"));
+    early.expect_closed();
+    let got = server.sink.wait_for(2, CLIENT_TIMEOUT);
+    assert_eq!(got[0].peer, Some("192.0.2.1:5000".parse().unwrap()));
+    assert_eq!(got[1].peer, Some("[2001:db8::1]:6000".parse().unwrap()));
+}
+
+/// A trusted peer without a valid header is closed without a word; an untrusted peer's
+/// header is never honoured (it is an unknown command).
+pub fn proxy_protocol_refusals<A: Adapter>() {
+    let server = A::start(proxied("127.0.0.0/8"));
+    let mut c = Client::connect(server.addr);
+    c.send("EHLO client.test\r\n");
+    c.expect_closed();
+    drop(server);
+    let server = A::start(proxied("10.0.0.0/8"));
+    let mut c = server.client();
+    c.cmd("PROXY TCP4 192.0.2.1 127.0.0.1 5000 25", 500);
+    ehlo(&mut c);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(b"direct\r\n").code, 250);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert_eq!(got[0].peer.map(|p| p.ip()), Some([127, 0, 0, 1].into()));
+}
+
+/// Implicit TLS behind a PROXY header, with the ClientHello in the header's write.
+pub fn proxy_protocol_before_implicit_tls<A: Adapter>() {
+    let cert = TestCert::new();
+    let mut config = proxied("127.0.0.0/8");
+    config.tls = Some(cert.server.clone());
+    config.implicit_tls = true;
+    let server = A::start(config);
+    let addr = server.tls_addr.unwrap();
+    let header = ProxyHeader::v1("192.0.2.7:7000".parse().unwrap(), addr);
+    let mut c = Client::connect_tls_with_prefix(addr, &cert.client, &header.encode().unwrap());
+    ehlo(&mut c);
+    c.envelope("a@client.test", &["b@mx.test"]);
+    assert_eq!(c.data(b"proxied tls\r\n").code, 250);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert!(got[0].tls);
+    assert_eq!(got[0].peer, Some("192.0.2.7:7000".parse().unwrap()));
 }

@@ -3,6 +3,7 @@
 
 use crate::{ConnInfo, Error, Handler, TlsInfo};
 use bytes::{Buf, Bytes};
+use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, ProxyError, ProxyHeader, TrustedNetworks};
 use smtp_proto::{Config, Decision, EnhancedCode, Event, Protocol, Reply, Session, Timeout};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -21,6 +22,8 @@ pub(crate) struct Shared {
     pub busy: Reply,
     /// Set when the server shuts down: until when transactions in flight may go on.
     pub stopping: OnceLock<Instant>,
+    /// The PROXY protocol: from which peers, with which decoder settings.
+    pub proxy: Option<(TrustedNetworks, ProxyConfig)>,
 }
 
 const READ_BUFFER: usize = 16 << 10;
@@ -98,7 +101,8 @@ pub(crate) fn serve<H: Handler>(
     let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
         return;
     };
-    let span = tracing::info_span!("smtp", %peer, tls = tracing::field::Empty);
+    let empty = tracing::field::Empty;
+    let span = tracing::info_span!("smtp", %peer, client = empty, tls = empty);
     let _entered = span.enter();
     let session = Session::new(Arc::clone(&shared.config));
     let mut conn = Conn {
@@ -106,6 +110,7 @@ pub(crate) fn serve<H: Handler>(
         info: ConnInfo {
             peer,
             local,
+            proxy: None,
             tls: None,
         },
         session,
@@ -129,10 +134,15 @@ impl Conn {
         tcp.set_nonblocking(false)?;
         tcp.set_nodelay(true)?;
         tcp.set_write_timeout(Some(self.shared.config.timeouts.command))?;
+        let leftover = self.proxy_header()?;
         if implicit_tls {
-            self.handshake()?;
+            self.handshake(&leftover)?;
         }
         self.open(handler);
+        if !implicit_tls && !leftover.is_empty() {
+            // Sent with the PROXY header, before the greeting: early input for the session.
+            self.session.handle_input(&leftover);
+        }
         while let Some(event) = self.next_event()? {
             self.event(event, handler)?;
         }
@@ -305,7 +315,7 @@ impl Conn {
                     );
                 }
                 self.transmit()?;
-                let info = self.handshake()?;
+                let info = self.handshake(&[])?;
                 self.session
                     .handle_tls_established()
                     .map_err(io::Error::other)?;
@@ -390,12 +400,66 @@ impl Conn {
         Ok(wrote)
     }
 
+    /// Reads the PROXY protocol header of a trusted peer (HAProxy's `proxy-protocol.txt`)
+    /// before anything is said, within one deadline. The client's addresses replace the
+    /// socket's in [`ConnInfo`] (the proxy's is kept). Returns the octets that came after the
+    /// header (for the session, or the TLS handshake). An error closes without a reply.
+    fn proxy_header(&mut self) -> io::Result<Vec<u8>> {
+        let Some((trusted, config)) = &self.shared.proxy else {
+            return Ok(Vec::new());
+        };
+        let Some(mut decoder) = ProxyDecoder::for_peer(*config, trusted, self.info.peer.ip())
+        else {
+            return Ok(Vec::new());
+        };
+        let invalid = |e: ProxyError| {
+            debug!(error = %e, "PROXY header refused: closing");
+            io::Error::new(io::ErrorKind::InvalidData, e)
+        };
+        let deadline = Instant::now() + decoder.timeout();
+        let tcp = self.io.tcp();
+        let (decoded, leftover) = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break (decoder.handle_timeout().map_err(invalid)?, Vec::new());
+            }
+            tcp.set_read_timeout(Some(left))?;
+            match (&*tcp).read(&mut self.buf) {
+                Ok(0) => return Err(invalid(decoder.handle_eof())),
+                Ok(n) => match decoder.decode(&self.buf[..n]).map_err(invalid)? {
+                    None => continue,
+                    Some(decoded) => {
+                        let rest = self.buf[decoded.consumed..n].to_vec();
+                        break (decoded, rest);
+                    }
+                },
+                Err(e) if is_retry(&e) => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        let header = decoded.header.as_ref();
+        if let Some(client) = header.and_then(ProxyHeader::source) {
+            self.info.proxy = Some(self.info.peer);
+            self.info.peer = client;
+            tracing::Span::current().record("client", tracing::field::display(client));
+        }
+        if let Some(local) = header.and_then(ProxyHeader::destination) {
+            self.info.local = local;
+        }
+        debug!(client = %self.info.peer, header = header.is_some(), "PROXY header read");
+        Ok(leftover)
+    }
+
     /// The TLS handshake on the TCP stream (implicit TLS, or after STARTTLS), bounded by the
-    /// handshake timeout.
-    fn handshake(&mut self) -> io::Result<TlsInfo> {
+    /// handshake timeout. `prefix`: its first octets, read already (after a PROXY header).
+    fn handshake(&mut self, mut prefix: &[u8]) -> io::Result<TlsInfo> {
         let config = self.shared.tls.clone().ok_or(io::ErrorKind::Unsupported)?;
         let mut tcp = self.io.tcp().try_clone()?;
         let mut tls = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+        while !prefix.is_empty() {
+            tls.read_tls(&mut prefix)?;
+            tls.process_new_packets().map_err(io::Error::other)?;
+        }
         let deadline = Instant::now() + self.shared.config.timeouts.tls_handshake;
         while tls.is_handshaking() {
             let left = deadline.saturating_duration_since(Instant::now());

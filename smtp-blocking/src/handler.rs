@@ -49,10 +49,15 @@ impl fmt::Display for TlsInfo {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ConnInfo {
-    /// The client's address.
+    /// The client's address: the socket's peer, or with the PROXY protocol
+    /// ([`Builder::proxy_protocol`](crate::Builder::proxy_protocol)) the source address in
+    /// the proxy's header.
     pub peer: SocketAddr,
-    /// The local address the client connected to.
+    /// The local address the client connected to (with the PROXY protocol, the header's
+    /// destination address).
     pub local: SocketAddr,
+    /// The proxy's own address (the socket's peer), when a PROXY header gave the client's.
+    pub proxy: Option<SocketAddr>,
     /// Set for an implicit-TLS connection (the handshake is done before
     /// [`Handler::connect`]). After STARTTLS, [`Handler::tls`] tells.
     pub tls: Option<TlsInfo>,

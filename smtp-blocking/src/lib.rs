@@ -26,8 +26,8 @@
 //! ## Full control
 //! [`Server::builder`] takes addresses or listeners, every core limit and timeout
 //! ([`Config`]), TLS for STARTTLS, an implicit-TLS listener and TLS-required mode, a
-//! connection cap (`421 4.3.2` beyond it) and a graceful-shutdown deadline
-//! ([`ShutdownHandle`]). A [`Handler`] (one clone per connection) answers connect,
+//! connection cap (`421 4.3.2` beyond it), a graceful-shutdown deadline
+//! ([`ShutdownHandle`]) and the PROXY protocol from trusted proxies. A [`Handler`] (one clone per connection) answers connect,
 //! HELO/EHLO, AUTH, MAIL, RCPT and the message, and learns about resets and TLS.
 //!
 //! ## How it drives the core
@@ -54,6 +54,7 @@ pub use handler::{serve, ConnInfo, Envelope, Error, Handler, TlsInfo};
 pub use rustls;
 pub use server::{Builder, Server, ShutdownHandle};
 pub use smtp_proto as proto;
+pub use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 pub use smtp_proto::{
     Config, Credentials, Decision, EnhancedCode, Protocol, Reply, Secret, TimeoutKind, Timeouts,
 };

@@ -3,6 +3,7 @@
 use crate::conn::{self, Shared};
 use crate::Handler;
 use bytes::BytesMut;
+use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 use smtp_proto::{Config, EnhancedCode, Reply, Timeouts, TlsPolicy};
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -44,9 +45,23 @@ pub struct Builder {
     require_tls: bool,
     max_connections: usize,
     shutdown_timeout: Duration,
+    proxy: Option<(TrustedNetworks, ProxyConfig)>,
 }
 
 impl Builder {
+    /// Expect a PROXY protocol header (v1 or v2, HAProxy's `proxy-protocol.txt`) from peers
+    /// in `trusted`, before anything else on the connection (before the implicit-TLS
+    /// handshake too): the client's address from the header becomes [`ConnInfo::peer`], the
+    /// proxy's [`ConnInfo::proxy`](crate::ConnInfo::proxy). A bad, truncated or late header
+    /// closes the connection without a reply. Other peers are served as they are, and a
+    /// header they send is never honoured.
+    ///
+    /// [`ConnInfo::peer`]: crate::ConnInfo::peer
+    pub fn proxy_protocol(mut self, trusted: TrustedNetworks, config: ProxyConfig) -> Builder {
+        self.proxy = Some((trusted, config));
+        self
+    }
+
     /// Listen for SMTP (with STARTTLS when [`tls`](Self::tls) is set) on `addr`.
     pub fn bind(mut self, addr: SocketAddr) -> Builder {
         self.plain = Some(Listen::Addr(addr));
@@ -159,6 +174,7 @@ impl Builder {
             config: Arc::new(config),
             tls: self.tls,
             stopping: OnceLock::new(),
+            proxy: self.proxy,
         });
         Ok(Server {
             shared,
@@ -229,6 +245,7 @@ impl Server {
             require_tls: false,
             max_connections: 1000,
             shutdown_timeout: Duration::from_secs(30),
+            proxy: None,
         }
     }
 

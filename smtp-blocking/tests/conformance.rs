@@ -12,6 +12,7 @@ struct TestHandler(Recorder);
 
 impl Handler for TestHandler {
     fn connect(&mut self, info: &ConnInfo) -> Result<Decision, Error> {
+        self.0.connect(info.peer);
         if info.tls.is_some() {
             self.0.tls();
         }
@@ -69,6 +70,9 @@ impl Adapter for Blocking {
             if test.implicit_tls {
                 builder = builder.implicit_tls_bind(local);
             }
+        }
+        if let Some((trusted, config)) = test.proxy {
+            builder = builder.proxy_protocol(trusted, config);
         }
         let server = builder.build().expect("the server starts");
         let addr = server.local_addr().unwrap();

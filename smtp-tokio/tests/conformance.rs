@@ -11,6 +11,7 @@ struct TestHandler(Recorder);
 
 impl Handler for TestHandler {
     async fn connect(&mut self, info: &ConnInfo) -> Result<Decision, Error> {
+        self.0.connect(info.peer);
         if info.tls.is_some() {
             self.0.tls();
         }
@@ -72,6 +73,9 @@ impl Adapter for Tokio {
             if test.implicit_tls {
                 builder = builder.implicit_tls_bind(local);
             }
+        }
+        if let Some((trusted, config)) = test.proxy {
+            builder = builder.proxy_protocol(trusted, config);
         }
         let server = runtime
             .block_on(builder.build())
