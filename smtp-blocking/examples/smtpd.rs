@@ -14,9 +14,10 @@
 //! down gracefully; a second Ctrl-C exits at once.
 //!
 //! Also: AUTH PLAIN and LOGIN against a `user:password` file (`--auth-file`,
-//! `--require-auth`, `--allow-insecure-auth`) and LMTP on the TCP port (`--lmtp`). Not yet:
-//! `--lmtp-socket` and `--proxy-protocol` (the blocking adapter has no Unix listener and no
-//! PROXY protocol); the example refuses to start with them rather than ignore them.
+//! `--require-auth`, `--allow-insecure-auth`), LMTP on the TCP port (`--lmtp`), the PROXY
+//! protocol from trusted proxies (`--proxy-protocol`, `--trusted-proxy`). Not yet:
+//! `--lmtp-socket` (the blocking adapter has no Unix listener); the example refuses to start
+//! with it rather than ignore it.
 
 use smtp_blocking::proto::address::{ForwardPath, ReversePath};
 use smtp_blocking::proto::params::{MailParams, RcptParams};
@@ -52,12 +53,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    if args.lmtp_socket.is_some() || args.proxy_protocol {
-        return Err(
-            "--lmtp-socket and --proxy-protocol are not supported by the blocking \
-                    example yet (use smtp-tokio's smtpd)"
-                .into(),
-        );
+    if args.lmtp_socket.is_some() {
+        let e = "--lmtp-socket is not supported by the blocking example yet (smtp-blocking \
+                 has no Unix listener; use smtp-tokio's smtpd)";
+        return Err(e.into());
     }
     let tls = args.tls_config()?;
     let mut builder = Server::builder()
@@ -72,6 +71,14 @@ fn run(args: Args) -> Result<(), Error> {
         if args.self_signed {
             info!("TLS with a self-signed certificate: clients must not verify it");
         }
+    }
+    if let Some((trusted, config)) = args.proxy() {
+        let networks: Vec<String> = trusted.networks().iter().map(ToString::to_string).collect();
+        info!(
+            trusted = networks.join(","),
+            "PROXY protocol required from trusted proxies"
+        );
+        builder = builder.proxy_protocol(trusted, config);
     }
     let users = args.auth_users()?;
     if let Some(users) = &users {
