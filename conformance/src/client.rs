@@ -16,6 +16,8 @@ pub struct ServerReply {
 
 enum Stream {
     Plain(TcpStream),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixStream),
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
@@ -33,6 +35,19 @@ impl Client {
         tcp.set_write_timeout(Some(CLIENT_TIMEOUT)).unwrap();
         Client {
             stream: Stream::Plain(tcp),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Connects to a Unix-domain socket (reads time out after [`CLIENT_TIMEOUT`]); does not
+    /// read the greeting.
+    #[cfg(unix)]
+    pub fn connect_unix(path: &std::path::Path) -> Client {
+        let unix = std::os::unix::net::UnixStream::connect(path).expect("connect");
+        unix.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        unix.set_write_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        Client {
+            stream: Stream::Unix(unix),
             buf: Vec::new(),
         }
     }
@@ -97,6 +112,8 @@ impl Client {
         let bytes = bytes.as_ref();
         let written = match &mut self.stream {
             Stream::Plain(tcp) => tcp.write_all(bytes).and_then(|()| tcp.flush()),
+            #[cfg(unix)]
+            Stream::Unix(unix) => unix.write_all(bytes),
             Stream::Tls(tls) => tls.write_all(bytes).and_then(|()| tls.flush()),
         };
         written.expect("send");
@@ -106,6 +123,8 @@ impl Client {
     pub fn try_send(&mut self, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
         match &mut self.stream {
             Stream::Plain(tcp) => tcp.write_all(bytes.as_ref()),
+            #[cfg(unix)]
+            Stream::Unix(unix) => unix.write_all(bytes.as_ref()),
             Stream::Tls(tls) => tls.write_all(bytes.as_ref()).and_then(|()| tls.flush()),
         }
     }
@@ -114,6 +133,8 @@ impl Client {
         let mut chunk = [0u8; 4096];
         let n = match &mut self.stream {
             Stream::Plain(tcp) => tcp.read(&mut chunk),
+            #[cfg(unix)]
+            Stream::Unix(unix) => unix.read(&mut chunk),
             Stream::Tls(tls) => tls.read(&mut chunk),
         };
         let n = match n {

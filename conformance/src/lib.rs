@@ -39,6 +39,7 @@ pub use recorder::{Delivered, Recorder, Sink};
 use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 use smtp_proto::Config;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,6 +67,8 @@ pub struct TestConfig {
     pub sink: Sink,
     /// The PROXY protocol: from which peers, with which decoder settings.
     pub proxy: Option<(TrustedNetworks, ProxyConfig)>,
+    /// Also serve on a Unix-domain socket at this path (bound by the adapter).
+    pub unix: Option<PathBuf>,
 }
 
 impl TestConfig {
@@ -80,6 +83,7 @@ impl TestConfig {
             shutdown_timeout: Duration::from_secs(5),
             sink: Sink::default(),
             proxy: None,
+            unix: None,
         }
     }
 }
@@ -227,6 +231,12 @@ macro_rules! suite {
                 $crate::tests::$name::<$adapter>();
             }
         )*
+
+        #[cfg(unix)]
+        #[test]
+        fn lmtp_over_a_unix_socket() {
+            $crate::tests::lmtp_over_a_unix_socket::<$adapter>();
+        }
 
         #[test]
         #[ignore = "a measurement: run in release with --ignored --nocapture"]

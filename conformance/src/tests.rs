@@ -753,3 +753,39 @@ pub fn proxy_protocol_before_implicit_tls<A: Adapter>() {
     assert!(got[0].tls);
     assert_eq!(got[0].peer, Some("192.0.2.7:7000".parse().unwrap()));
 }
+
+/// LMTP over a Unix-domain socket (its usual transport): the same handler, no peer address.
+#[cfg(unix)]
+pub fn lmtp_over_a_unix_socket<A: Adapter>() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SOCKETS: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "smtp-conformance-{}-{}.sock",
+        std::process::id(),
+        SOCKETS.fetch_add(1, Ordering::SeqCst)
+    );
+    let path = std::env::temp_dir().join(name);
+    let _ = std::fs::remove_file(&path);
+    let mut config = TestConfig::new();
+    config.config.protocol = Protocol::Lmtp;
+    config.unix = Some(path.clone());
+    let server = A::start(config);
+    let mut c = Client::connect_unix(&path);
+    c.expect(220);
+    c.cmd("LHLO client.test", 250);
+    c.envelope("a@client.test", &["one@mx.test", "two@mx.test"]);
+    c.cmd("DATA", 354);
+    c.send("Subject: unix\r\n\r\nhi\r\n.\r\n");
+    c.expect(250);
+    c.expect(250);
+    c.cmd("QUIT", 221);
+    let got = server.sink.wait_for(1, CLIENT_TIMEOUT);
+    assert!(
+        got[0].peer.unwrap().ip().is_unspecified(),
+        "{:?}",
+        got[0].peer
+    );
+    assert_eq!(got[0].to.len(), 2);
+    server.stop();
+    let _ = std::fs::remove_file(&path);
+}

@@ -1,12 +1,13 @@
 //! One connection on its own thread: the drive loop over the core, and the message [`Body`]
 //! that pulls the same loop forward as it is read.
 
+use crate::sock::Sock;
 use crate::{ConnInfo, Error, Handler, TlsInfo};
 use bytes::{Buf, Bytes};
 use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, ProxyError, ProxyHeader, TrustedNetworks};
 use smtp_proto::{Config, Decision, EnhancedCode, Event, Protocol, Reply, Session, Timeout};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tracing::{debug, trace, warn};
@@ -32,18 +33,18 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 /// The longest wait for the goodbye `421` to leave at shutdown.
 const GOODBYE_WRITE: Duration = Duration::from_secs(5);
 
-type TlsStream = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+type TlsStream = rustls::StreamOwned<rustls::ServerConnection, Sock>;
 
-/// The connection: TCP, then TLS over it (implicit, or after STARTTLS).
+/// The connection: TCP or Unix, then TLS over it (implicit, or after STARTTLS).
 enum Stream {
-    Plain(TcpStream),
+    Plain(Sock),
     Tls(Box<TlsStream>),
 }
 
 impl Stream {
-    fn tcp(&self) -> &TcpStream {
+    fn sock(&self) -> &Sock {
         match self {
-            Stream::Plain(tcp) => tcp,
+            Stream::Plain(sock) => sock,
             Stream::Tls(tls) => &tls.sock,
         }
     }
@@ -94,15 +95,26 @@ pub(crate) struct Conn {
 /// Serves one accepted connection to the end, on the calling thread.
 pub(crate) fn serve<H: Handler>(
     shared: Arc<Shared>,
-    tcp: TcpStream,
+    sock: Sock,
+    unix: Option<PathBuf>,
     implicit_tls: bool,
     mut handler: H,
 ) {
-    let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
-        return;
+    let (peer, local) = match &sock {
+        Sock::Tcp(tcp) => match (tcp.peer_addr(), tcp.local_addr()) {
+            (Ok(peer), Ok(local)) => (peer, local),
+            _ => return,
+        },
+        #[cfg(unix)]
+        Sock::Unix(_) => (([0, 0, 0, 0], 0).into(), ([0, 0, 0, 0], 0).into()),
     };
     let empty = tracing::field::Empty;
-    let span = tracing::info_span!("smtp", %peer, client = empty, tls = empty);
+    let span = match &unix {
+        Some(path) => {
+            tracing::info_span!("smtp", unix = %path.display(), client = empty, tls = empty)
+        }
+        None => tracing::info_span!("smtp", %peer, client = empty, tls = empty),
+    };
     let _entered = span.enter();
     let session = Session::new(Arc::clone(&shared.config));
     let mut conn = Conn {
@@ -111,10 +123,11 @@ pub(crate) fn serve<H: Handler>(
             peer,
             local,
             proxy: None,
+            unix,
             tls: None,
         },
         session,
-        io: Stream::Plain(tcp),
+        io: Stream::Plain(sock),
         buf: vec![0; READ_BUFFER].into_boxed_slice(),
         in_body: false,
         stashed: None,
@@ -130,10 +143,9 @@ pub(crate) fn serve<H: Handler>(
 
 impl Conn {
     fn run<H: Handler>(&mut self, implicit_tls: bool, handler: &mut H) -> io::Result<()> {
-        let tcp = self.io.tcp();
-        tcp.set_nonblocking(false)?;
-        tcp.set_nodelay(true)?;
-        tcp.set_write_timeout(Some(self.shared.config.timeouts.command))?;
+        let sock = self.io.sock();
+        sock.set_blocking()?;
+        sock.set_write_timeout(Some(self.shared.config.timeouts.command))?;
         let leftover = self.proxy_header()?;
         if implicit_tls {
             self.handshake(&leftover)?;
@@ -150,7 +162,7 @@ impl Conn {
             tls.conn.send_close_notify();
             let _ = tls.flush();
         }
-        let _ = self.io.tcp().shutdown(Shutdown::Both);
+        let _ = self.io.sock().shutdown();
         Ok(())
     }
 
@@ -219,7 +231,7 @@ impl Conn {
             if let Some(&stop) = self.shared.stopping.get() {
                 if !self.session.in_transaction() || now >= stop {
                     debug!("shutting down: closing");
-                    let _ = self.io.tcp().set_write_timeout(Some(GOODBYE_WRITE));
+                    let _ = self.io.sock().set_write_timeout(Some(GOODBYE_WRITE));
                     self.session.shutdown(self.shared.shutdown.clone());
                     return Ok(());
                 }
@@ -230,7 +242,7 @@ impl Conn {
                 return Ok(());
             }
             let wait = (deadline - now).clamp(Duration::from_millis(1), STOP_POLL);
-            self.io.tcp().set_read_timeout(Some(wait))?;
+            self.io.sock().set_read_timeout(Some(wait))?;
             match self.io.read(&mut self.buf) {
                 Ok(0) => self.session.handle_eof(),
                 Ok(n) => {
@@ -408,6 +420,9 @@ impl Conn {
         let Some((trusted, config)) = &self.shared.proxy else {
             return Ok(Vec::new());
         };
+        if self.info.unix.is_some() {
+            return Ok(Vec::new()); // no peer address to trust
+        }
         let Some(mut decoder) = ProxyDecoder::for_peer(*config, trusted, self.info.peer.ip())
         else {
             return Ok(Vec::new());
@@ -417,14 +432,14 @@ impl Conn {
             io::Error::new(io::ErrorKind::InvalidData, e)
         };
         let deadline = Instant::now() + decoder.timeout();
-        let tcp = self.io.tcp();
+        let sock = self.io.sock();
         let (decoded, leftover) = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break (decoder.handle_timeout().map_err(invalid)?, Vec::new());
             }
-            tcp.set_read_timeout(Some(left))?;
-            match (&*tcp).read(&mut self.buf) {
+            sock.set_read_timeout(Some(left))?;
+            match (&*sock).read(&mut self.buf) {
                 Ok(0) => return Err(invalid(decoder.handle_eof())),
                 Ok(n) => match decoder.decode(&self.buf[..n]).map_err(invalid)? {
                     None => continue,
@@ -454,7 +469,7 @@ impl Conn {
     /// handshake timeout. `prefix`: its first octets, read already (after a PROXY header).
     fn handshake(&mut self, mut prefix: &[u8]) -> io::Result<TlsInfo> {
         let config = self.shared.tls.clone().ok_or(io::ErrorKind::Unsupported)?;
-        let mut tcp = self.io.tcp().try_clone()?;
+        let mut sock = self.io.sock().try_clone()?;
         let mut tls = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
         while !prefix.is_empty() {
             tls.read_tls(&mut prefix)?;
@@ -466,14 +481,14 @@ impl Conn {
             if left.is_zero() {
                 return Err(io::ErrorKind::TimedOut.into());
             }
-            tcp.set_read_timeout(Some(left))?;
-            tls.complete_io(&mut tcp)?;
+            sock.set_read_timeout(Some(left))?;
+            tls.complete_io(&mut sock)?;
         }
         let info = TlsInfo::of(&tls);
         tracing::Span::current().record("tls", tracing::field::display(&info));
         debug!(%info, "TLS established");
         self.info.tls = Some(info.clone());
-        self.io = Stream::Tls(Box::new(rustls::StreamOwned::new(tls, tcp)));
+        self.io = Stream::Tls(Box::new(rustls::StreamOwned::new(tls, sock)));
         Ok(info)
     }
 

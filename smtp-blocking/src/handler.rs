@@ -58,6 +58,10 @@ pub struct ConnInfo {
     pub local: SocketAddr,
     /// The proxy's own address (the socket's peer), when a PROXY header gave the client's.
     pub proxy: Option<SocketAddr>,
+    /// The socket path, for a connection on a Unix-domain listener
+    /// ([`Builder::unix_listener`](crate::Builder::unix_listener)); `peer` and `local` are
+    /// then unspecified (`0.0.0.0:0`).
+    pub unix: Option<std::path::PathBuf>,
     /// Set for an implicit-TLS connection (the handshake is done before
     /// [`Handler::connect`]). After STARTTLS, [`Handler::tls`] tells.
     pub tls: Option<TlsInfo>,

@@ -48,6 +48,7 @@
 mod conn;
 mod handler;
 mod server;
+mod sock;
 
 pub use conn::Body;
 pub use handler::{serve, ConnInfo, Envelope, Error, Handler, TlsInfo};

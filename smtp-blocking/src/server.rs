@@ -1,12 +1,16 @@
 //! [`Server`] and its [`Builder`]: listeners, limits, TLS, the connection cap and shutdown.
 
 use crate::conn::{self, Shared};
+use crate::sock::Sock;
 use crate::Handler;
 use bytes::BytesMut;
 use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 use smtp_proto::{Config, EnhancedCode, Reply, Timeouts, TlsPolicy};
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
+#[cfg(unix)]
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
@@ -46,9 +50,20 @@ pub struct Builder {
     max_connections: usize,
     shutdown_timeout: Duration,
     proxy: Option<(TrustedNetworks, ProxyConfig)>,
+    #[cfg(unix)]
+    unix: Option<UnixListener>,
 }
 
 impl Builder {
+    /// Also serve on a Unix-domain socket you bound yourself (LMTP's usual transport, RFC
+    /// 2033), with the same handler and configuration; [`ConnInfo::unix`](crate::ConnInfo)
+    /// names the socket. No PROXY protocol there.
+    #[cfg(unix)]
+    pub fn unix_listener(mut self, listener: UnixListener) -> Builder {
+        self.unix = Some(listener);
+        self
+    }
+
     /// Expect a PROXY protocol header (v1 or v2, HAProxy's `proxy-protocol.txt`) from peers
     /// in `trusted`, before anything else on the connection (before the implicit-TLS
     /// handshake too): the client's address from the header becomes [`ConnInfo::peer`], the
@@ -150,7 +165,11 @@ impl Builder {
     /// Binds the listeners and checks the configuration.
     pub fn build(self) -> io::Result<Server> {
         let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
-        if self.plain.is_none() && self.implicit.is_none() {
+        #[cfg(unix)]
+        let unix = self.unix;
+        #[cfg(not(unix))]
+        let unix: Option<std::convert::Infallible> = None;
+        if self.plain.is_none() && self.implicit.is_none() && unix.is_none() {
             return invalid("no address or listener to serve on");
         }
         if self.tls.is_none() && (self.require_tls || self.implicit.is_some()) {
@@ -178,6 +197,15 @@ impl Builder {
         });
         Ok(Server {
             shared,
+            #[cfg(unix)]
+            unix: match unix {
+                Some(listener) => {
+                    listener.set_nonblocking(true)?;
+                    let path = listener.local_addr()?.as_pathname().map(PathBuf::from);
+                    Some((listener, path))
+                }
+                None => None,
+            },
             plain: self.plain.map(Listen::open).transpose()?,
             implicit: self.implicit.map(Listen::open).transpose()?,
             max_connections: self.max_connections,
@@ -231,6 +259,8 @@ pub struct Server {
     max_connections: usize,
     shutdown_timeout: Duration,
     stop: ShutdownHandle,
+    #[cfg(unix)]
+    unix: Option<(UnixListener, Option<PathBuf>)>,
 }
 
 impl Server {
@@ -246,6 +276,8 @@ impl Server {
             max_connections: 1000,
             shutdown_timeout: Duration::from_secs(30),
             proxy: None,
+            #[cfg(unix)]
+            unix: None,
         }
     }
 
@@ -273,16 +305,14 @@ impl Server {
     pub fn serve<H: Handler + Clone>(self, handler: H) -> io::Result<()> {
         let active = Arc::new(AtomicUsize::new(0));
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
-        let listeners = [(&self.plain, false), (&self.implicit, true)];
         while !self.stop.0.load(Ordering::SeqCst) {
             let mut idle = true;
-            for (listener, implicit_tls) in listeners {
-                let Some(listener) = listener else { continue };
-                match listener.accept() {
-                    Ok((tcp, _)) => {
+            for (accepted, unix, implicit_tls) in self.accept() {
+                match accepted {
+                    Ok(sock) => {
                         idle = false;
                         let handler = handler.clone();
-                        if let Some(t) = self.spawn(&active, tcp, implicit_tls, handler) {
+                        if let Some(t) = self.spawn(&active, sock, unix, implicit_tls, handler) {
                             threads.push(t);
                         }
                     }
@@ -296,6 +326,8 @@ impl Server {
             }
         }
         drop((self.plain, self.implicit));
+        #[cfg(unix)]
+        drop(self.unix);
         tracing::info!(connections = threads.len(), "shutting down");
         let _ = self
             .shared
@@ -309,25 +341,47 @@ impl Server {
         Ok(())
     }
 
+    /// One non-blocking accept on each listener: the connection (or `WouldBlock`), the
+    /// Unix socket's path, and whether it is implicit TLS.
+    fn accept(&self) -> Vec<(io::Result<Sock>, Option<PathBuf>, bool)> {
+        let mut accepted = Vec::new();
+        if let Some(listener) = &self.plain {
+            accepted.push((listener.accept().map(|(s, _)| s.into()), None, false));
+        }
+        if let Some(listener) = &self.implicit {
+            accepted.push((listener.accept().map(|(s, _)| s.into()), None, true));
+        }
+        #[cfg(unix)]
+        if let Some((listener, path)) = &self.unix {
+            accepted.push((
+                listener.accept().map(|(s, _)| s.into()),
+                path.clone(),
+                false,
+            ));
+        }
+        accepted
+    }
+
     /// Starts a connection's thread, or refuses the connection beyond the cap.
     fn spawn<H: Handler>(
         &self,
         active: &Arc<AtomicUsize>,
-        tcp: TcpStream,
+        sock: Sock,
+        unix: Option<PathBuf>,
         implicit_tls: bool,
         handler: H,
     ) -> Option<JoinHandle<()>> {
         if active.fetch_add(1, Ordering::SeqCst) >= self.max_connections {
             active.fetch_sub(1, Ordering::SeqCst);
-            tracing::debug!(peer = ?tcp.peer_addr().ok(), "over the connection cap: refused");
+            tracing::debug!("over the connection cap: refused");
             if !implicit_tls {
                 // (An implicit-TLS client would first cost a handshake: just close.)
                 let mut out = BytesMut::new();
                 let enhanced = self.shared.config.extensions.enhanced_status_codes;
                 self.shared.busy.encode(&mut out, enhanced);
-                let _ = tcp.set_nonblocking(false);
-                let _ = tcp.set_write_timeout(Some(Duration::from_secs(1)));
-                let _ = (&tcp).write_all(&out);
+                let _ = sock.set_blocking();
+                let _ = sock.set_write_timeout(Some(Duration::from_secs(1)));
+                let _ = (&sock).write_all(&out);
             }
             return None;
         }
@@ -337,7 +391,7 @@ impl Server {
             .name("smtp-conn".to_owned())
             .spawn(move || {
                 let _slot = slot;
-                conn::serve(shared, tcp, implicit_tls, handler);
+                conn::serve(shared, sock, unix, implicit_tls, handler);
             });
         spawned
             .map_err(|e| tracing::warn!(error = %e, "cannot start a connection thread"))

@@ -74,6 +74,11 @@ impl Adapter for Blocking {
         if let Some((trusted, config)) = test.proxy {
             builder = builder.proxy_protocol(trusted, config);
         }
+        #[cfg(unix)]
+        if let Some(path) = &test.unix {
+            let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+            builder = builder.unix_listener(listener);
+        }
         let server = builder.build().expect("the server starts");
         let addr = server.local_addr().unwrap();
         let tls_addr = server.implicit_tls_local_addr();

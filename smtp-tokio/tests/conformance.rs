@@ -77,6 +77,11 @@ impl Adapter for Tokio {
         if let Some((trusted, config)) = test.proxy {
             builder = builder.proxy_protocol(trusted, config);
         }
+        #[cfg(unix)]
+        if let Some(path) = &test.unix {
+            let listener = runtime.block_on(async { tokio::net::UnixListener::bind(path) });
+            builder = builder.unix_listener(listener.unwrap());
+        }
         let server = runtime
             .block_on(builder.build())
             .expect("the server starts");

@@ -1,0 +1,98 @@
+//! [`Sock`]: a TCP or a Unix-domain connection, as one `Read + Write` type.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// An accepted connection.
+#[derive(Debug)]
+pub(crate) enum Sock {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+/// `$body` with `$s` bound to the stream inside `$sock`, whatever its kind.
+macro_rules! each {
+    ($sock:expr, $s:ident => $body:expr) => {
+        match $sock {
+            Sock::Tcp($s) => $body,
+            #[cfg(unix)]
+            Sock::Unix($s) => $body,
+        }
+    };
+}
+
+impl Sock {
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        each!(self, s => s.set_read_timeout(timeout))
+    }
+
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        each!(self, s => s.set_write_timeout(timeout))
+    }
+
+    /// Blocking mode (an accepted socket may inherit non-blocking mode from its listener),
+    /// and no Nagle delay on TCP.
+    pub fn set_blocking(&self) -> io::Result<()> {
+        if let Sock::Tcp(tcp) = self {
+            tcp.set_nodelay(true)?;
+        }
+        each!(self, s => s.set_nonblocking(false))
+    }
+
+    pub fn try_clone(&self) -> io::Result<Sock> {
+        Ok(each!(self, s => s.try_clone()?.into()))
+    }
+
+    pub fn shutdown(&self) -> io::Result<()> {
+        each!(self, s => s.shutdown(Shutdown::Both))
+    }
+}
+
+impl From<TcpStream> for Sock {
+    fn from(tcp: TcpStream) -> Sock {
+        Sock::Tcp(tcp)
+    }
+}
+
+#[cfg(unix)]
+impl From<UnixStream> for Sock {
+    fn from(unix: UnixStream) -> Sock {
+        Sock::Unix(unix)
+    }
+}
+
+impl Read for &Sock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        each!(self, s => (&*s).read(buf))
+    }
+}
+
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for &Sock {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        each!(self, s => (&*s).write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        each!(self, s => (&*s).flush())
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self).flush()
+    }
+}
