@@ -15,9 +15,8 @@
 //!
 //! Also: AUTH PLAIN and LOGIN against a `user:password` file (`--auth-file`,
 //! `--require-auth`, `--allow-insecure-auth`), LMTP on the TCP port (`--lmtp`), the PROXY
-//! protocol from trusted proxies (`--proxy-protocol`, `--trusted-proxy`). Not yet:
-//! `--lmtp-socket` (the blocking adapter has no Unix listener); the example refuses to start
-//! with it rather than ignore it.
+//! protocol from trusted proxies (`--proxy-protocol`, `--trusted-proxy`), and LMTP on a
+//! Unix socket (`--lmtp-socket`).
 
 use smtp_blocking::proto::address::{ForwardPath, ReversePath};
 use smtp_blocking::proto::params::{MailParams, RcptParams};
@@ -32,7 +31,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -53,11 +52,6 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    if args.lmtp_socket.is_some() {
-        let e = "--lmtp-socket is not supported by the blocking example yet (smtp-blocking \
-                 has no Unix listener; use smtp-tokio's smtpd)";
-        return Err(e.into());
-    }
     let tls = args.tls_config()?;
     let mut builder = Server::builder()
         .config(args.config())
@@ -102,7 +96,26 @@ fn run(args: Args) -> Result<(), Error> {
     if let Some(addr) = server.implicit_tls_local_addr() {
         info!(%addr, "listening for SMTP over implicit TLS");
     }
-    stop_on_signals(server.shutdown_handle())?;
+    // --lmtp-socket: a second server on the Unix socket, speaking LMTP, same handler.
+    let lmtp = match &args.lmtp_socket {
+        Some(path) => {
+            let _ = std::fs::remove_file(path);
+            let listener = std::os::unix::net::UnixListener::bind(path)?;
+            let mut builder = Server::builder()
+                .config(args.lmtp_config())
+                .unix_listener(listener)
+                .shutdown_timeout(Duration::from_secs(10));
+            if let Some(tls) = &tls {
+                builder = builder.tls(tls.clone());
+            }
+            info!(path = %path.display(), "listening for LMTP");
+            Some(builder.build()?)
+        }
+        None => None,
+    };
+    let mut stops = vec![server.shutdown_handle()];
+    stops.extend(lmtp.as_ref().map(Server::shutdown_handle));
+    stop_on_signals(stops)?;
     let catcher = Catcher {
         shared: Arc::new(Shared {
             maildir,
@@ -118,14 +131,25 @@ fn run(args: Args) -> Result<(), Error> {
         from: ReversePath::Null,
         to: Vec::new(),
         user: None,
+        lmtp: false,
     };
-    server.serve(catcher)?;
+    let lmtp = lmtp.map(|lmtp| {
+        let catcher = catcher.clone();
+        std::thread::spawn(move || lmtp.serve(catcher))
+    });
+    let served = server.serve(catcher);
+    let lmtp_served = lmtp.map(|t| t.join().expect("the LMTP server"));
+    if let Some(path) = &args.lmtp_socket {
+        let _ = std::fs::remove_file(path);
+    }
+    served?;
+    lmtp_served.transpose()?;
     info!("stopped");
     Ok(())
 }
 
 /// SIGINT and SIGTERM start the graceful shutdown; a second one exits at once.
-fn stop_on_signals(stop: smtp_blocking::ShutdownHandle) -> std::io::Result<()> {
+fn stop_on_signals(stops: Vec<smtp_blocking::ShutdownHandle>) -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let signalled = Arc::new(AtomicBool::new(false));
     for signal in [SIGINT, SIGTERM] {
@@ -137,7 +161,9 @@ fn stop_on_signals(stop: smtp_blocking::ShutdownHandle) -> std::io::Result<()> {
             std::thread::sleep(Duration::from_millis(50));
         }
         info!("shutting down");
-        stop.shutdown();
+        stops
+            .iter()
+            .for_each(smtp_blocking::ShutdownHandle::shutdown);
     });
     Ok(())
 }
@@ -147,7 +173,7 @@ struct Shared {
     policy: RecipientPolicy,
     hostname: String,
     users: Option<AuthFile>,
-    /// --lmtp: the listener speaks LMTP.
+    /// --lmtp: the TCP listener speaks LMTP (the Unix socket always does).
     lmtp: bool,
 }
 
@@ -163,12 +189,18 @@ struct Catcher {
     to: Vec<ForwardPath>,
     /// The user that authenticated, if any.
     user: Option<String>,
+    /// The connection speaks LMTP.
+    lmtp: bool,
 }
 
 impl Handler for Catcher {
     fn connect(&mut self, info: &ConnInfo) -> Result<Decision, Error> {
         self.tls = info.tls.clone();
         self.peer = Some(info.clone());
+        self.lmtp = info.unix.is_some() || self.shared.lmtp;
+        if let Some(proxy) = info.proxy {
+            debug!(client = %info.peer, %proxy, "client address from the PROXY header");
+        }
         Ok(Decision::Accept)
     }
 
@@ -244,12 +276,7 @@ impl Handler for Catcher {
             helo: &self.helo,
             peer: peer.unwrap_or([0, 0, 0, 0].into()),
             by: &self.shared.hostname,
-            protocol: received_protocol(
-                self.shared.lmtp,
-                self.esmtp,
-                tls.is_some(),
-                self.user.is_some(),
-            ),
+            protocol: received_protocol(self.lmtp, self.esmtp, tls.is_some(), self.user.is_some()),
             tls: tls.as_deref(),
             id: delivery.name(),
             recipient: (to.len() == 1).then_some(recipients.as_str()),
