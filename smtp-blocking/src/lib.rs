@@ -47,11 +47,13 @@
 
 mod conn;
 mod handler;
+mod parsed;
 mod server;
 mod sock;
 
 pub use conn::Body;
 pub use handler::{serve, ConnInfo, Envelope, Error, Handler, TlsInfo};
+pub use parsed::{BodyEvent, ParsedBody};
 pub use rustls;
 pub use server::{Builder, Server, ShutdownHandle};
 pub use smtp_proto as proto;
