@@ -24,11 +24,14 @@
 //! ```
 //!
 //! ## Full control
-//! [`Server::builder`] takes addresses or listeners, every core limit and timeout
-//! ([`Config`]), TLS for STARTTLS, an implicit-TLS listener and TLS-required mode, a
-//! connection cap (`421 4.3.2` beyond it), a graceful-shutdown deadline
-//! ([`ShutdownHandle`]) and the PROXY protocol from trusted proxies. A [`Handler`] (one clone per connection) answers connect,
-//! HELO/EHLO, AUTH, MAIL, RCPT and the message, and learns about resets and TLS.
+//! [`Server::builder`] takes addresses or listeners (TCP, and a Unix-domain socket for
+//! LMTP), every core limit and timeout ([`Config`]: SIZE, recipients, errors, AUTH, LMTP...),
+//! TLS for STARTTLS, an implicit-TLS listener and TLS-required mode, a connection cap
+//! (`421 4.3.2` beyond it), a graceful-shutdown deadline ([`ShutdownHandle`]) and the PROXY
+//! protocol from trusted proxies. A [`Handler`] (one clone per connection) answers connect,
+//! HELO/EHLO, AUTH, MAIL, RCPT and the message (per recipient in LMTP), and learns about
+//! resets and TLS. The [`Body`] is an [`io::Read`](std::io::Read), or MIME events with
+//! [`Body::parsed`].
 //!
 //! ## How it drives the core
 //! One loop per connection, in the core's call order (see [`smtp_proto::Session`]), pulled
