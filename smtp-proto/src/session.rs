@@ -372,7 +372,8 @@ impl Session {
     }
 
     /// Octets of client input held in the session, not yet parsed. Bounded: at most one
-    /// command line ([`Config::max_line_length`]) plus what the caller fed in its last
+    /// command line ([`Config::max_line_length`], or [`Config::max_auth_line_length`] while
+    /// [`expects_secret`](Self::expects_secret)) plus what the caller fed in its last
     /// [`handle_input`](Self::handle_input).
     pub fn buffered(&self) -> usize {
         self.recv.len()
