@@ -522,6 +522,8 @@ impl Session {
                 if r.code() == 421 {
                     self.put(&r);
                     self.abort_data(AbortReason::Reset);
+                    // Closing: the other LMTP recipients' replies are no longer due.
+                    self.pending = None;
                     self.close(CloseReason::Rejected);
                 } else if matches!(pending, Pending::Auth) {
                     // Failed logins count toward the error limit: no endless password guessing.

@@ -186,3 +186,61 @@ fn bare_cr_before_a_read_boundary_is_refused() {
     }));
     assert!(String::from_utf8(out).unwrap().contains("550 5.6.0"));
 }
+
+/// Found by `session_lmtp` (the LMTP model, within minutes): in LMTP mode, a `421` for one
+/// recipient after the data closed the session but left the other recipients' decisions
+/// pending, so `pending_decisions()` stayed above zero on a closing session and `decide` went
+/// on accepting: an adapter that answers while decisions are pending wrote
+/// `250 2.0.0 Message accepted` after the `421` that closed the connection (RFC 5321 3.8).
+#[test]
+fn lmtp_421_after_the_data_ends_the_replies() {
+    let mut config = Config::new("mx.example.com");
+    config.protocol = smtp_proto::Protocol::Lmtp;
+    let mut s = Session::new(Arc::new(config));
+    while s.poll_transmit().is_some() {}
+    s.handle_input(
+        b"LHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\n\
+RCPT TO:<z@y.example>\r\nRCPT TO:<w@y.example>\r\nDATA\r\nbody\r\n.\r\n",
+    );
+    let (mut events, mut out) = (Vec::new(), Vec::new());
+    loop {
+        while let Some(e) = s.poll_event() {
+            if let Event::DataEnd { .. } = e {
+                assert_eq!(s.pending_decisions(), 3);
+                s.decide(Decision::Accept).unwrap();
+                let bye = "421 4.3.2 Shutting down".parse().unwrap();
+                s.decide(Decision::Reject(bye)).unwrap();
+                assert_eq!(
+                    s.pending_decisions(),
+                    0,
+                    "a closing session pends decisions"
+                );
+                assert_eq!(
+                    s.decide(Decision::Accept),
+                    Err(smtp_proto::UsageError::NoPendingDecision)
+                );
+            } else if e.needs_decision() {
+                s.decide(Decision::Accept).unwrap();
+            }
+            events.push(e);
+        }
+        let mut progress = false;
+        while let Some(b) = s.poll_transmit() {
+            out.extend_from_slice(&b);
+            progress = true;
+        }
+        if !progress {
+            break;
+        }
+    }
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.ends_with("250 2.0.0 Message accepted\r\n421 4.3.2 Shutting down\r\n"),
+        "{out}"
+    );
+    assert!(s.is_closed());
+    assert_eq!(events.last(), Some(&Event::Closed(CloseReason::Rejected)));
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::DataAborted { .. })));
+}
