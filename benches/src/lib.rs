@@ -1,6 +1,12 @@
-//! Shared workloads for the benchmarks: the same bytes go to our core and to the peers.
+//! Shared workloads for the benchmarks: the same bytes go to our core and to the peers; and
+//! the end-to-end parts ([`load`], the client of `smtp-load`; [`floor`], the floor sink;
+//! [`procfs`], CPU time and memory of a server process).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod floor;
+pub mod load;
+pub mod procfs;
 
 use smtp_proto::{Config, Decision, Event, Session};
 use std::sync::Arc;
