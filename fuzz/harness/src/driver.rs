@@ -2,7 +2,7 @@
 
 use crate::wire::ReplyChecker;
 use bytes::Bytes;
-use smtp_proto::{Config, Decision, Event, Reply, Session, TimeoutKind, UsageError};
+use smtp_proto::{Config, Decision, Event, Protocol, Reply, Session, TimeoutKind, UsageError};
 use std::sync::Arc;
 
 /// One thing the client (or the adapter) does to the session.
@@ -27,6 +27,33 @@ pub trait Policy {
     /// The decision for `event`, and optionally a misuse to try first (a decision of the wrong
     /// class, which `decide` must refuse without effect).
     fn decide(&mut self, event: &Event) -> (Option<Decision>, Decision);
+
+    /// In LMTP, the decision for recipient `index` (of `count`, in RCPT order) after the data
+    /// (RFC 2033 section 4.2). By default, [`decide`](Self::decide) for the `DataEnd`.
+    fn decide_recipient(
+        &mut self,
+        event: &Event,
+        _index: usize,
+        _count: usize,
+        _rcpt: &str,
+    ) -> (Option<Decision>, Decision) {
+        self.decide(event)
+    }
+}
+
+/// The core's reply for an accepted message (`Decision::Accept` on `DataEnd`).
+pub fn message_ok() -> Reply {
+    reply("250 2.0.0 Message accepted")
+}
+
+/// A model of the LMTP transaction (RFC 2033), kept from the events and the decisions alone:
+/// what an application that follows the events knows.
+#[derive(Debug, Default)]
+pub struct LmtpModel {
+    /// The recipients accepted in the open transaction, in RCPT order; `None` outside one.
+    tx: Option<Vec<String>>,
+    /// For every `DataEnd`, the replies the decisions asked for, in order (a `421` ends it).
+    pub replies: Vec<Vec<Reply>>,
 }
 
 /// Accepts everything except recipients containing "reject" (550) or "defer" (451), like the
@@ -134,6 +161,8 @@ pub struct Driver<P> {
     /// (during the greeting delay, once a line of early input is held): an adapter leaves
     /// them in the socket until `wants_read()`.
     unread: std::collections::VecDeque<Step>,
+    /// In LMTP mode, the model of the transaction.
+    pub lmtp: Option<LmtpModel>,
 }
 
 impl<P: Policy> Driver<P> {
@@ -151,7 +180,11 @@ impl<P: Policy> Driver<P> {
             handoff: false,
             doc_order_stalled: false,
             unread: std::collections::VecDeque::new(),
+            lmtp: None,
         };
+        if d.config.protocol == Protocol::Lmtp {
+            d.lmtp = Some(LmtpModel::default());
+        }
         d.drive();
         d
     }
@@ -185,26 +218,14 @@ impl<P: Policy> Driver<P> {
                         self.session.pending_decisions() >= 1,
                         "{event:?} pends nothing"
                     );
-                    while self.session.pending_decisions() > 0 {
-                        let left = self.session.pending_decisions();
-                        let (misuse, decision) = self.policy.decide(&event);
-                        if let Some(bad) = misuse {
-                            let expected = match &bad {
-                                Decision::AcceptWith(r) | Decision::Reject(r) => {
-                                    UsageError::ReplyClass(r.code())
-                                }
-                                _ => UsageError::ChallengeOutsideAuth,
-                            };
-                            assert_eq!(self.session.decide(bad), Err(expected));
-                            assert_eq!(self.session.pending_decisions(), left);
-                        }
-                        self.session
-                            .decide(decision)
-                            .expect("a decision of the right kind for a pending event");
-                        assert!(
-                            self.session.pending_decisions() < left,
-                            "decide did not count down"
-                        );
+                    self.decide_all(&event);
+                } else if let Some(m) = &mut self.lmtp {
+                    // Anything that ends a transaction says so.
+                    if matches!(
+                        event,
+                        Event::Reset | Event::DataAborted { .. } | Event::Closed(_)
+                    ) {
+                        m.tx = None;
                     }
                 }
                 self.events.push(event);
@@ -227,6 +248,7 @@ impl<P: Policy> Driver<P> {
             round += 1;
             assert!(round < 1_000_000, "drive does not settle");
         }
+        self.check_lmtp_transaction();
         if self.session.is_closed() {
             assert!(self.grammar.closed, "closed without a Closed event");
             assert!(!self.session.wants_read(), "closed but wants to read");
@@ -248,6 +270,122 @@ impl<P: Policy> Driver<P> {
             );
         } else {
             assert!(!self.session.wants_read(), "reads during the TLS hand-off");
+        }
+    }
+
+    /// Once every event is out: the session has no transaction the model does not know of, and
+    /// the recipients agree. (The other way round is allowed: a BDAT refused with `552` before
+    /// the body started ends the transaction without an event; the next `MailFrom` tells.)
+    fn check_lmtp_transaction(&self) {
+        let Some(m) = &self.lmtp else { return };
+        match &m.tx {
+            None => assert!(
+                !self.session.in_transaction(),
+                "a transaction the events did not announce"
+            ),
+            Some(rcpts) if self.session.in_transaction() => {
+                assert_eq!(self.session.recipients(), rcpts.len(), "{rcpts:?}");
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Answers `event` (one decision, or in LMTP after the data one per accepted recipient),
+    /// checking the count against the model.
+    fn decide_all(&mut self, event: &Event) {
+        let data_end = matches!(event, Event::DataEnd { .. });
+        let recipients = match (&self.lmtp, data_end) {
+            (Some(m), true) => {
+                let rcpts = m.tx.clone().unwrap_or_default();
+                // RFC 2033 section 4.2: one reply per accepted RCPT of the transaction.
+                assert_eq!(
+                    self.session.pending_decisions(),
+                    rcpts.len(),
+                    "LMTP DataEnd pends {} decisions for the accepted recipients {rcpts:?}",
+                    self.session.pending_decisions()
+                );
+                assert_eq!(self.session.recipients(), rcpts.len());
+                Some(rcpts)
+            }
+            _ => None,
+        };
+        if let (Some(m), Event::MailFrom { .. }) = (&mut self.lmtp, event) {
+            // MAIL is refused inside a transaction, so none is open; the model may still hold
+            // one the core dropped silently (see `check_lmtp_transaction`).
+            m.tx = None;
+        }
+        let mut replies = Vec::new();
+        let mut index = 0;
+        while self.session.pending_decisions() > 0 {
+            let left = self.session.pending_decisions();
+            let (misuse, decision) = match &recipients {
+                Some(rcpts) => {
+                    let rcpt = rcpts.get(index).map_or("", String::as_str);
+                    self.policy
+                        .decide_recipient(event, index, rcpts.len(), rcpt)
+                }
+                None => self.policy.decide(event),
+            };
+            index += 1;
+            if let Some(bad) = misuse {
+                let expected = match &bad {
+                    Decision::AcceptWith(r) | Decision::Reject(r) => {
+                        UsageError::ReplyClass(r.code())
+                    }
+                    _ => UsageError::ChallengeOutsideAuth,
+                };
+                assert_eq!(self.session.decide(bad), Err(expected));
+                assert_eq!(self.session.pending_decisions(), left);
+            }
+            let closing = matches!(&decision, Decision::Reject(r) if r.code() == 421);
+            let accepted = matches!(decision, Decision::Accept | Decision::AcceptWith(_));
+            replies.push(match &decision {
+                Decision::AcceptWith(r) | Decision::Reject(r) => r.clone(),
+                _ => message_ok(),
+            });
+            self.session
+                .decide(decision)
+                .expect("a decision of the right kind for a pending event");
+            if closing {
+                // A 421 closes the session: nothing more is due, nothing more is sent.
+                assert_eq!(
+                    self.session.pending_decisions(),
+                    0,
+                    "decisions still pending after a 421 closed the session ({event:?})"
+                );
+            } else if self.lmtp.is_some() {
+                assert_eq!(
+                    self.session.pending_decisions(),
+                    left - 1,
+                    "decide did not count down by one"
+                );
+            } else {
+                assert!(
+                    self.session.pending_decisions() < left,
+                    "decide did not count down"
+                );
+            }
+            if let Some(m) = &mut self.lmtp {
+                match event {
+                    Event::MailFrom { .. } if accepted => m.tx = Some(Vec::new()),
+                    Event::RcptTo { to, .. } if accepted => {
+                        let tx = m.tx.as_mut().expect("RcptTo outside a transaction");
+                        tx.push(to.to_string());
+                        assert_eq!(self.session.recipients(), tx.len());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let (Some(m), true) = (&mut self.lmtp, data_end) {
+            // Either way the transaction is over.
+            m.tx = None;
+            m.replies.push(replies);
+            assert_eq!(
+                self.session.recipients(),
+                0,
+                "a transaction after its DataEnd"
+            );
         }
     }
 

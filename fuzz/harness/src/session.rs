@@ -1,7 +1,7 @@
 //! Targets for the whole session: structured (configuration, reads, decisions, STARTTLS,
 //! timeouts and EOF chosen by the fuzzer) and raw bytes mapped onto the SMTP alphabet.
 
-use crate::driver::{byte_by_byte, default_decision, merged, reply, run, Outcome, Policy, Step};
+use crate::driver::{byte_by_byte, default_decision, merged, reply, run, Driver, Policy, Step};
 use arbitrary::{Arbitrary, Unstructured};
 use smtp_proto::{
     BareLineEndings, Config, Decision, EarlyTalkers, Event, Protocol, Session, TimeoutKind,
@@ -249,8 +249,8 @@ pub const NEGATIVE: &[&str] = &[
 /// Decides by the fuzzer's choices, then by [`default_decision`].
 #[derive(Clone)]
 pub struct Choices {
-    choices: Vec<Choice>,
-    next: usize,
+    pub(crate) choices: Vec<Choice>,
+    pub(crate) next: usize,
 }
 
 impl Policy for Choices {
@@ -291,12 +291,13 @@ fn new_session(start: Start, config: &Arc<Config>) -> Session {
 
 /// Runs `steps` three ways (as given, with consecutive reads joined, and byte by byte when
 /// short) with every check in [`crate::driver`], and requires the same outcome from all three.
+/// Returns the run as given.
 pub fn run_all_ways<P: Policy + Clone>(
     start: Start,
     config: &Arc<Config>,
     policy: P,
     steps: &[Step],
-) -> Outcome {
+) -> Driver<P> {
     let as_given = run(new_session(start, config), config, policy.clone(), steps);
     let outcome = as_given.outcome();
     let joined = run(
@@ -337,27 +338,21 @@ pub fn run_all_ways<P: Policy + Clone>(
              more replies to give without new input"
         );
     }
-    outcome
+    as_given
 }
 
-/// The structured session target. Input: a little-endian `u16` length, that many octets of
-/// [`Control`] (decoded with `arbitrary`), then the script: the client's bytes.
-pub fn session(data: &[u8]) {
-    let (control, script) = crate::split_control(data);
-    let Ok(control) = Control::arbitrary_take_rest(Unstructured::new(control)) else {
-        return;
-    };
-    let config = Arc::new(control.config.config());
+/// The steps of `ops` over `script`, canned reads from `canned`; the script's unread rest is
+/// one last read, then EOF unless `keep_open`.
+pub(crate) fn steps(ops: &[Op], mut script: &[u8], canned: &[&[u8]], keep_open: bool) -> Vec<Step> {
     let mut steps = Vec::new();
-    let mut script = script;
-    for op in &control.ops {
+    for op in ops {
         steps.push(match *op {
             Op::Read(n) => {
                 let (read, rest) = script.split_at(usize::from(n).min(script.len()));
                 script = rest;
                 Step::Input(read.to_vec())
             }
-            Op::Canned(i) => Step::Input(CANNED[usize::from(i) % CANNED.len()].to_vec()),
+            Op::Canned(i) => Step::Input(canned[usize::from(i) % canned.len()].to_vec()),
             Op::Eof => Step::Eof,
             Op::Timeout => Step::Timeout,
             Op::StaleTimeout(k) => Step::StaleTimeout(match k % 4 {
@@ -373,9 +368,21 @@ pub fn session(data: &[u8]) {
     if !script.is_empty() {
         steps.push(Step::Input(script.to_vec()));
     }
-    if !control.keep_open {
+    if !keep_open {
         steps.push(Step::Eof);
     }
+    steps
+}
+
+/// The structured session target. Input: a little-endian `u16` length, that many octets of
+/// [`Control`] (decoded with `arbitrary`), then the script: the client's bytes.
+pub fn session(data: &[u8]) {
+    let (control, script) = crate::split_control(data);
+    let Ok(control) = Control::arbitrary_take_rest(Unstructured::new(control)) else {
+        return;
+    };
+    let config = Arc::new(control.config.config());
+    let steps = steps(&control.ops, script, CANNED, control.keep_open);
     let policy = Choices {
         choices: control.decisions,
         next: 0,
