@@ -15,6 +15,7 @@ pub mod driver;
 mod mime;
 pub mod model;
 mod parsers;
+mod proxy;
 pub mod seeds;
 mod session;
 pub mod wire;
@@ -22,6 +23,7 @@ pub mod wire;
 pub use body::{body_roundtrip, data_decoder};
 pub use mime::{headers, mime};
 pub use parsers::{address, command_line, params};
+pub use proxy::proxy;
 pub use session::{from_alphabet, into_alphabet, session, session_alphabet, Control, FuzzConfig};
 
 /// Whether the session targets require the literal call order of `Session` to be enough: after
@@ -53,6 +55,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("session_alphabet", session_alphabet),
     ("mime", mime),
     ("headers", headers),
+    ("proxy", proxy),
 ];
 
 /// Splits a structured input into its control part (a little-endian `u16` length, then that

@@ -211,6 +211,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     }
     out.extend(body_seeds());
     out.extend(mime_seeds());
+    out.extend(proxy_seeds());
     out.sort();
     out.dedup_by(|a, b| a.0 == b.0 && a.2 == b.2);
     out
@@ -316,6 +317,89 @@ fn mime_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         m.extend_from_slice(block);
         m.extend_from_slice(b"\r\nbody\r\n");
         out.push(("mime", name.to_string(), m));
+    }
+    out
+}
+
+/// Seeds for `proxy`: the headers of smtp-proto's PROXY tests (HAProxy's capture and the
+/// section 2.1 and 2.2 examples), each followed by SMTP, with the control empty (required, the
+/// default limit, read at once) and with the header optional; and SMTP without a header.
+fn proxy_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    use smtp_proto::proxy::{tlv, Addresses, Command, ProxyHeader, Transport, V2_SIGNATURE};
+    let addr = |s: &str| s.parse::<std::net::SocketAddr>().expect("an address");
+    let full = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+    let mut unix = ProxyHeader::v2_local();
+    unix.command = Command::Proxy;
+    unix.transport = Transport::Datagram;
+    unix.addresses = Addresses::Unix {
+        source: "/run/haproxy/a.sock".into(),
+        destination: "\0abstract".into(),
+    };
+    let mut ssl = vec![tlv::CLIENT_SSL | tlv::CLIENT_CERT_CONN, 0, 0, 0, 0];
+    for (kind, value) in [
+        (tlv::SSL_VERSION, &b"TLSv1.3"[..]),
+        (tlv::SSL_CN, b"client.example"),
+    ] {
+        ssl.push(kind);
+        ssl.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        ssl.extend_from_slice(value);
+    }
+    let tlvs = ProxyHeader::v2(addr("192.0.2.1:56324"), addr("198.51.100.7:25"))
+        .with_tlv(tlv::ALPN, b"smtp")
+        .and_then(|h| h.with_tlv(tlv::AUTHORITY, b"mx.example.com"))
+        .and_then(|h| h.with_tlv(tlv::SSL, &ssl))
+        .and_then(|h| h.with_tlv(tlv::CRC32C, &[0; 4]))
+        .and_then(|h| h.with_tlv(tlv::MIN_CUSTOM, b"custom"))
+        .expect("TLVs fit");
+    let mut udp6 = ProxyHeader::v2(addr("[2001:db8::1]:40000"), addr("[2001:db8::25]:25"));
+    udp6.transport = Transport::Datagram;
+    let mut unspec = ProxyHeader::v2_local();
+    unspec.command = Command::Proxy;
+    let encoded = |h: ProxyHeader| h.encode().expect("encodable");
+    let mut local_with_block = V2_SIGNATURE.to_vec();
+    local_with_block.extend_from_slice(&[0x20, 0xff, 0, 4, 1, 2, 3, 4]);
+    let headers: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "v1-tcp4",
+            b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n".to_vec(),
+        ),
+        (
+            "v1-tcp6",
+            b"PROXY TCP6 2001:db8::1 2001:DB8::25 40000 25\r\n".to_vec(),
+        ),
+        (
+            "v1-tcp6-mapped",
+            b"PROXY TCP6 ::ffff:192.0.2.1 ::1 1 2\r\n".to_vec(),
+        ),
+        ("v1-unknown", b"PROXY UNKNOWN\r\n".to_vec()),
+        (
+            "v1-longest",
+            format!("PROXY UNKNOWN {full} {full} 65535 65535\r\n").into_bytes(),
+        ),
+        (
+            "v2-haproxy-tcp4",
+            vec![
+                0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11,
+                0x00, 0x0c, 0xac, 0x13, 0x00, 0x01, 0xac, 0x13, 0x00, 0x03, 0xa6, 0x52, 0x00, 0x50,
+            ],
+        ),
+        ("v2-udp6", encoded(udp6)),
+        ("v2-unix", encoded(unix)),
+        ("v2-tlvs", encoded(tlvs)),
+        ("v2-local", encoded(ProxyHeader::v2_local())),
+        ("v2-local-block", local_with_block),
+        ("v2-unspec", encoded(unspec)),
+        ("smtp", Vec::new()),
+    ];
+    let mut out = Vec::new();
+    for (name, header) in headers {
+        for (mode, control) in [("required", &[][..]), ("optional", &[1][..])] {
+            let mut s = (control.len() as u16).to_le_bytes().to_vec();
+            s.extend_from_slice(control);
+            s.extend_from_slice(&header);
+            s.extend_from_slice(b"EHLO client.example\r\n");
+            out.push(("proxy", format!("{name}-{mode}"), s));
+        }
     }
     out
 }
