@@ -12,6 +12,7 @@
 
 mod body;
 pub mod driver;
+mod lmtp;
 mod mime;
 pub mod model;
 mod parsers;
@@ -21,6 +22,7 @@ mod session;
 pub mod wire;
 
 pub use body::{body_roundtrip, data_decoder};
+pub use lmtp::{session_lmtp, LmtpControl};
 pub use mime::{headers, mime};
 pub use parsers::{address, command_line, params};
 pub use proxy::proxy;
@@ -53,6 +55,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("body_roundtrip", body_roundtrip),
     ("session", session),
     ("session_alphabet", session_alphabet),
+    ("session_lmtp", session_lmtp),
     ("mime", mime),
     ("headers", headers),
     ("proxy", proxy),

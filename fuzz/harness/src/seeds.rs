@@ -212,6 +212,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     out.extend(body_seeds());
     out.extend(mime_seeds());
     out.extend(proxy_seeds());
+    out.extend(lmtp_seeds());
     out.sort();
     out.dedup_by(|a, b| a.0 == b.0 && a.2 == b.2);
     out
@@ -402,4 +403,48 @@ fn proxy_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         }
     }
     out
+}
+
+/// Seeds for `session_lmtp`: the LMTP transcripts of smtp-proto's tests (RFC 2033 section 4.2's
+/// example, BDAT, several transactions), as one read with the control empty (default
+/// configuration in LMTP mode; recipients named `reject` or `defer` refused at RCPT, others
+/// accepted; after the data, the same by name).
+fn lmtp_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let scripts: &[(&str, &[u8])] = &[
+        (
+            "rfc2033-example",
+            b"EHLO foo.edu\r\nLHLO foo.edu\r\nMAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\n\
+RCPT TO:<reject@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\nBlah blah blah...\r\n.\r\n\
+RCPT TO:<x@foo.edu>\r\nQUIT\r\n",
+        ),
+        (
+            "bdat",
+            b"LHLO foo.edu\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nRCPT TO:<z@y.example>\r\n\
+BDAT 3\r\nabcBDAT 3 LAST\r\ndefQUIT\r\n",
+        ),
+        (
+            "two-transactions",
+            b"LHLO foo.edu\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nRCPT TO:<defer@y.example>\r\n\
+RCPT TO:<z@y.example>\r\nDATA\r\nfirst\r\n.\r\nMAIL FROM:<>\r\nRCPT TO:<defer@y.example>\r\n\
+RCPT TO:<w@y.example>\r\nRCPT TO:<postmaster>\r\nDATA\r\nsecond\r\n.\r\nRSET\r\nQUIT\r\n",
+        ),
+        (
+            "rejected-after-data",
+            b"LHLO foo.edu\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<reject-later@y.example>\r\n\
+RCPT TO:<x@y.example>\r\nDATA\r\nbody\r\n.\r\nQUIT\r\n",
+        ),
+        (
+            "no-recipients",
+            b"LHLO foo.edu\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<reject@y.example>\r\nDATA\r\n\
+BDAT 3 LAST\r\nabcRSET\r\nQUIT\r\n",
+        ),
+    ];
+    scripts
+        .iter()
+        .map(|(name, script)| {
+            let mut s = vec![0, 0];
+            s.extend_from_slice(script);
+            ("session_lmtp", name.to_string(), s)
+        })
+        .collect()
 }
