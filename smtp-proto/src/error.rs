@@ -18,4 +18,13 @@ pub enum UsageError {
     /// STARTTLS being accepted first.
     #[error("no STARTTLS is waiting for a TLS handshake")]
     NotStartingTls,
+    /// [`decide_each`](crate::Session::decide_each) got a list of decisions of another length
+    /// than the decisions pending (one per accepted LMTP recipient).
+    #[error("{given} decisions for {expected} pending")]
+    DecisionCount {
+        /// How many decisions were given.
+        given: usize,
+        /// How many were pending.
+        expected: usize,
+    },
 }

@@ -75,8 +75,11 @@ pub enum Event {
         /// Why.
         reason: AbortReason,
     },
-    /// The transaction in progress (an accepted MAIL) was abandoned by RSET, HELO/EHLO or
-    /// STARTTLS (RFC 5321 4.1.1.5).
+    /// The transaction in progress (an accepted MAIL) is over without a decided
+    /// [`Event::DataEnd`]: RSET, HELO/EHLO or STARTTLS (RFC 5321 4.1.1.5), a BDAT chunk over
+    /// the size limit (RFC 3030 section 2), a `421`, or the connection closing. Forget the
+    /// envelope. Every accepted MAIL ends with exactly one decided `DataEnd` or one `Reset`
+    /// (after [`Event::DataAborted`] if the body had started).
     Reset,
     /// STARTTLS was accepted: the `220` is queued. Send it ([`poll_transmit`](crate::Session::poll_transmit)),
     /// run the TLS handshake on the raw connection, then call

@@ -105,6 +105,7 @@ pub mod proxy;
 mod reply;
 mod session;
 mod text;
+pub mod trace;
 
 pub use auth::{Credentials, Secret};
 pub use config::{

@@ -170,6 +170,53 @@ impl Reply {
         }
     }
 
+    /// `421 4.3.0 Service shutting down, try again later`: the reply of an adapter's graceful
+    /// shutdown, for [`Session::shutdown`](crate::Session::shutdown) (RFC 5321 section 3.8).
+    pub const SHUTTING_DOWN: Reply = Reply::fixed(
+        421,
+        EnhancedCode::c(4, 3, 0),
+        "Service shutting down, try again later",
+    );
+    /// `421 4.3.2 Too many connections, try again later`: refuses a connection beyond an
+    /// adapter's connection cap, with [`Session::refuse`](crate::Session::refuse).
+    pub const TOO_MANY_CONNECTIONS: Reply = Reply::fixed(
+        421,
+        EnhancedCode::c(4, 3, 2),
+        "Too many connections, try again later",
+    );
+    /// `451 4.3.0`: the application failed to answer HELO/EHLO, MAIL or RCPT
+    /// ([`Session::fail`](crate::Session::fail)).
+    pub const LOCAL_ERROR: Reply = Reply::fixed(
+        451,
+        EnhancedCode::c(4, 3, 0),
+        "Local error in processing, try again later",
+    );
+    /// `454 4.7.0`: the application failed to answer AUTH (RFC 4954 section 6).
+    pub const AUTH_LOCAL_ERROR: Reply = Reply::fixed(
+        454,
+        EnhancedCode::c(4, 7, 0),
+        "Temporary authentication failure",
+    );
+    /// `554 5.3.0`: the application failed to answer the end of a message.
+    pub const MESSAGE_LOCAL_ERROR: Reply = Reply::fixed(
+        554,
+        EnhancedCode::c(5, 3, 0),
+        "Transaction failed: local error",
+    );
+    /// `421 4.3.0`: the application failed to answer a new connection; the session closes.
+    pub const CONNECT_LOCAL_ERROR: Reply = Reply::fixed(
+        421,
+        EnhancedCode::c(4, 3, 0),
+        "Local error, closing connection",
+    );
+    /// `535 5.7.8 Authentication credentials invalid` (RFC 4954 section 6): the usual answer
+    /// to AUTH with wrong credentials.
+    pub const BAD_CREDENTIALS: Reply = Reply::fixed(
+        535,
+        EnhancedCode::c(5, 7, 8),
+        "Authentication credentials invalid",
+    );
+
     /// The three-digit reply code.
     pub fn code(&self) -> u16 {
         self.code
@@ -350,6 +397,22 @@ mod tests {
             Reply::new(550, None, "x".repeat(MAX_TEXT_LINE + 1)),
             Err(InvalidReply::Text)
         );
+    }
+
+    #[test]
+    fn public_canned_replies_are_valid() {
+        for r in [
+            Reply::SHUTTING_DOWN,
+            Reply::TOO_MANY_CONNECTIONS,
+            Reply::LOCAL_ERROR,
+            Reply::AUTH_LOCAL_ERROR,
+            Reply::MESSAGE_LOCAL_ERROR,
+            Reply::CONNECT_LOCAL_ERROR,
+            Reply::BAD_CREDENTIALS,
+        ] {
+            let checked = Reply::new(r.code(), r.enhanced(), r.text().to_owned());
+            assert_eq!(checked.as_ref(), Ok(&r), "{r}");
+        }
     }
 
     #[test]

@@ -322,6 +322,31 @@ impl Session {
         s
     }
 
+    /// A session for a connection the application was asked about (the adapters' "a client
+    /// connected" hook): `Some(Accept)` or `Some(AcceptWith(_))` greets as [`new`](Self::new)
+    /// (or [`new_implicit_tls`](Self::new_implicit_tls) when `implicit_tls`); `Some(Reject(r))`
+    /// refuses with `r` ([`refuse`](Self::refuse)); `None` — the application failed — and
+    /// any decision that does not fit close with [`Reply::CONNECT_LOCAL_ERROR`].
+    ///
+    /// ```
+    /// use smtp_proto::{Config, Decision, Reply, Session};
+    /// let config = std::sync::Arc::new(Config::default());
+    /// let mut busy = Session::open(config, Some(Decision::Reject(Reply::TOO_MANY_CONNECTIONS)), false);
+    /// assert!(busy.poll_transmit().unwrap().starts_with(b"421 4.3.2 "));
+    /// assert_eq!(busy.poll_transmit(), None);
+    /// assert!(busy.is_closed());
+    /// ```
+    pub fn open(config: Arc<Config>, decision: Option<Decision>, implicit_tls: bool) -> Session {
+        match decision {
+            Some(Decision::Reject(reply)) if !reply.is_positive() => Session::refuse(config, reply),
+            Some(Decision::Accept | Decision::AcceptWith(_)) if implicit_tls => {
+                Session::new_implicit_tls(config)
+            }
+            Some(Decision::Accept | Decision::AcceptWith(_)) => Session::new(config),
+            _ => Session::refuse(config, Reply::CONNECT_LOCAL_ERROR),
+        }
+    }
+
     /// A session that refuses the connection with `reply` instead of the greeting. With a
     /// `421` the session closes after it; with anything else (`554`, RFC 5321 section 3.1) it
     /// answers every command but QUIT with `503` until the client quits.
@@ -388,6 +413,12 @@ impl Session {
             Some(Pending::DataEnd { replies }) => replies,
             Some(_) => 1,
         }
+    }
+
+    /// Whether input is message data now: inside DATA (until the terminating dot) or inside
+    /// a BDAT chunk.
+    pub fn receiving_data(&self) -> bool {
+        matches!(self.state, State::Data(_) | State::Bdat { .. })
     }
 
     /// Whether the next input line is a SASL response (after a `334`): an adapter that logs
@@ -507,7 +538,131 @@ impl Session {
     // ----- C. answers -----
 
     /// Answers the event that is waiting for a decision ([`Event::needs_decision`]).
+    ///
+    /// A decision that does not fit (an `AcceptWith` with a reply that is not `2xx`, a
+    /// `Reject` with one that is, a `Challenge` outside AUTH) is an error of the application:
+    /// the client gets the reply of [`fail`](Self::fail) instead, and the error is returned
+    /// for the application to log. The session never stays waiting on a bad decision.
+    ///
+    /// ```
+    /// use smtp_proto::{Config, Decision, Event, Reply, Session};
+    /// let mut session = Session::new(Config::default().into());
+    /// session.poll_transmit(); // the greeting
+    /// session.handle_input(b"EHLO client.example\r\n");
+    /// assert!(matches!(session.poll_event(), Some(Event::Hello { .. })));
+    /// let wrong = Reply::new(250, None, "a 2xx does not reject").unwrap();
+    /// assert!(session.decide(Decision::Reject(wrong)).is_err());
+    /// assert_eq!(session.poll_event(), None);
+    /// assert!(session.poll_transmit().unwrap().starts_with(b"451 4.3.0 "));
+    /// ```
     pub fn decide(&mut self, decision: Decision) -> Result<(), UsageError> {
+        let result = self.answer(decision);
+        if result.is_err() && self.pending.is_some() {
+            self.fail_one();
+        }
+        result
+    }
+
+    /// Answers every pending decision with `decision`: the same as [`decide`](Self::decide)
+    /// for SMTP; in LMTP, at the end of data, one reply per accepted recipient (RFC 2033
+    /// section 4.2), all alike.
+    pub fn decide_all(&mut self, decision: Decision) -> Result<(), UsageError> {
+        if self.pending.is_none() {
+            return Err(UsageError::NoPendingDecision);
+        }
+        let mut result = Ok(());
+        while self.pending.is_some() {
+            if let Err(e) = self.decide(decision.clone()) {
+                result = result.and(Err(e));
+            }
+        }
+        result
+    }
+
+    /// Answers the pending decisions one by one, in order: in LMTP, at the end of data, one
+    /// per accepted recipient in RCPT order (RFC 2033 section 4.2). A single decision answers
+    /// them all ([`decide_all`](Self::decide_all)); a list of any other length than
+    /// [`pending_decisions`](Self::pending_decisions) is an error of the application: every
+    /// recipient gets the reply of [`fail`](Self::fail).
+    ///
+    /// ```
+    /// use smtp_proto::{Config, Decision, Event, Protocol, Reply, Session};
+    /// let mut config = Config::default();
+    /// config.protocol = Protocol::Lmtp;
+    /// let mut session = Session::new(config.into());
+    /// session.poll_transmit(); // the greeting
+    /// session.handle_input(b"LHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nRCPT TO:<c@x>\r\nDATA\r\n.\r\n");
+    /// while let Some(event) = session.poll_event() {
+    ///     if matches!(event, Event::DataEnd { .. }) {
+    ///         assert_eq!(session.pending_decisions(), 2);
+    ///         let full = Reply::new(452, "4.2.2".parse().ok(), "Mailbox full")?;
+    ///         session.decide_each([Decision::Accept, Decision::Reject(full)])?;
+    ///     } else if event.needs_decision() {
+    ///         session.decide(Decision::Accept)?;
+    ///     }
+    /// }
+    /// let mut out = Vec::new();
+    /// while let Some(bytes) = session.poll_transmit() {
+    ///     out.extend_from_slice(&bytes);
+    /// }
+    /// assert!(out.ends_with(b"250 2.0.0 Message accepted\r\n452 4.2.2 Mailbox full\r\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decide_each(
+        &mut self,
+        decisions: impl IntoIterator<Item = Decision>,
+    ) -> Result<(), UsageError> {
+        let expected = self.pending_decisions();
+        if expected == 0 {
+            return Err(UsageError::NoPendingDecision);
+        }
+        let mut list: Vec<Decision> = decisions.into_iter().collect();
+        if list.len() == 1 {
+            return self.decide_all(list.remove(0));
+        }
+        if list.len() != expected {
+            self.fail()?;
+            let given = list.len();
+            return Err(UsageError::DecisionCount { given, expected });
+        }
+        let mut result = Ok(());
+        for decision in list {
+            if self.pending.is_none() {
+                break; // a 421 closed the session
+            }
+            if let Err(e) = self.decide(decision) {
+                result = result.and(Err(e));
+            }
+        }
+        result
+    }
+
+    /// The application could not decide (its handler failed): answers every pending
+    /// decision with the local-error reply that fits the event — [`Reply::LOCAL_ERROR`]
+    /// (`451 4.3.0`) for HELO/EHLO, MAIL and RCPT, [`Reply::AUTH_LOCAL_ERROR`] (`454 4.7.0`)
+    /// for AUTH, [`Reply::MESSAGE_LOCAL_ERROR`] (`554 5.3.0`) at the end of data.
+    pub fn fail(&mut self) -> Result<(), UsageError> {
+        if self.pending.is_none() {
+            return Err(UsageError::NoPendingDecision);
+        }
+        while self.pending.is_some() {
+            self.fail_one();
+        }
+        Ok(())
+    }
+
+    fn fail_one(&mut self) {
+        let reply = match self.pending {
+            Some(Pending::Auth) => Reply::AUTH_LOCAL_ERROR,
+            Some(Pending::DataEnd { .. }) => Reply::MESSAGE_LOCAL_ERROR,
+            _ => Reply::LOCAL_ERROR,
+        };
+        let answered = self.answer(Decision::Reject(reply));
+        debug_assert!(answered.is_ok(), "a canned rejection always fits");
+    }
+
+    /// [`decide`](Self::decide) without the fallback: an `Err` leaves the decision pending.
+    fn answer(&mut self, decision: Decision) -> Result<(), UsageError> {
         let Some(pending) = self.pending else {
             return Err(UsageError::NoPendingDecision);
         };
@@ -520,6 +675,12 @@ impl Session {
                     self.data_end_replied(replies);
                 }
                 if r.code() == 421 {
+                    if matches!(pending, Pending::DataEnd { .. }) {
+                        // The message was answered: no reply is owed to the other LMTP
+                        // recipients of a closing session, and there is nothing to abort.
+                        self.pending = None;
+                        self.tx = None;
+                    }
                     self.put(&r);
                     self.abort_data(AbortReason::Reset);
                     // Closing: the other LMTP recipients' replies are no longer due.
@@ -1183,9 +1344,8 @@ impl Session {
                     AbortReason::TooLarge => TOO_LARGE,
                     _ => BARE_LINE_ENDING,
                 };
-                self.tx = None;
                 self.put(&reply);
-                self.events.push_back(Event::DataAborted { reason });
+                self.abort_data(reason);
             }
             None => {
                 let size = tx.size;
@@ -1243,22 +1403,22 @@ impl Session {
         }
     }
 
-    /// Ends a body in progress (BDAT between chunks, or DATA on EOF/timeout) with
-    /// `DataAborted`, and drops the transaction.
+    /// Drops the transaction, if any, without a decided end of data: a body in progress
+    /// (BDAT between chunks, or DATA on EOF/timeout) ends with `DataAborted`, then `Reset`
+    /// tells the application to forget the envelope. Every accepted MAIL thus ends with
+    /// exactly one decided `DataEnd` or one `Reset`.
     fn abort_data(&mut self, reason: AbortReason) {
         if let Some(tx) = self.tx.take() {
             if tx.data_started && !matches!(self.pending, Some(Pending::DataEnd { .. })) {
                 self.events.push_back(Event::DataAborted { reason });
             }
+            self.events.push_back(Event::Reset);
         }
     }
 
     /// Drops the transaction for RSET, HELO/EHLO, STARTTLS or QUIT.
     fn reset_tx(&mut self, reason: AbortReason) {
-        if self.tx.is_some() {
-            self.abort_data(reason);
-            self.events.push_back(Event::Reset);
-        }
+        self.abort_data(reason);
     }
 
     // ----- internals: replies -----

@@ -355,3 +355,97 @@ fn lhlo_is_not_smtp() {
         "500 5.5.2 Syntax error, command unrecognized\r\n"
     );
 }
+
+/// An LMTP session with three accepted recipients, stopped at the end of data (the test
+/// answers it), plus the replies so far.
+fn lmtp_at_data_end() -> Harness {
+    let mut h = Harness::greeted(lmtp_config());
+    h.exchange("LHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\n");
+    h.exchange("RCPT TO:<y@y.example>\r\nRCPT TO:<z@y.example>\r\nDATA\r\n");
+    h.session.handle_input(b"body\r\n.\r\n");
+    loop {
+        match h.session.poll_event() {
+            Some(Event::DataEnd { .. }) => break,
+            Some(_) => {}
+            None => panic!("no end of data"),
+        }
+    }
+    assert_eq!(h.session.pending_decisions(), 3);
+    h
+}
+
+#[test]
+fn lmtp_decide_each_all_and_fail() {
+    use smtp_proto::UsageError;
+    // One decision for all.
+    let mut h = lmtp_at_data_end();
+    h.session.decide_all(Decision::Accept).unwrap();
+    h.drive();
+    assert_eq!(Harness::codes(&h.replies()), [250, 250, 250]);
+    // One each, in RCPT order.
+    let mut h = lmtp_at_data_end();
+    let full = Decision::Reject(reply("452 4.2.2 Mailbox full"));
+    let each = [Decision::Accept, full.clone(), Decision::Accept];
+    h.session.decide_each(each).unwrap();
+    h.drive();
+    assert_eq!(Harness::codes(&h.replies()), [250, 452, 250]);
+    // A list of one answers all.
+    let mut h = lmtp_at_data_end();
+    h.session.decide_each([full]).unwrap();
+    h.drive();
+    assert_eq!(Harness::codes(&h.replies()), [452, 452, 452]);
+    // A list of the wrong length is the application's error: every recipient gets 554.
+    let mut h = lmtp_at_data_end();
+    assert_eq!(
+        h.session.decide_each([Decision::Accept, Decision::Accept]),
+        Err(UsageError::DecisionCount {
+            given: 2,
+            expected: 3
+        })
+    );
+    h.drive();
+    assert_eq!(Harness::codes(&h.replies()), [554, 554, 554]);
+    // The application failed: one 554 5.3.0 per recipient.
+    let mut h = lmtp_at_data_end();
+    h.session.fail().unwrap();
+    h.drive();
+    let replies = h.replies();
+    assert_eq!(
+        replies
+            .matches("554 5.3.0 Transaction failed: local error\r\n")
+            .count(),
+        3
+    );
+    assert!(!h.session.in_transaction());
+    assert_eq!(
+        h.exchange("RCPT TO:<x@y.example>\r\n"),
+        "503 5.5.1 Need MAIL command first\r\n"
+    );
+}
+
+#[test]
+fn lmtp_421_for_one_recipient_closes_without_more_replies() {
+    let mut h = lmtp_at_data_end();
+    h.session.decide(Decision::Accept).unwrap();
+    h.session
+        .decide(Decision::Reject(reply("421 4.3.0 Going down")))
+        .unwrap();
+    assert_eq!(
+        h.session.pending_decisions(),
+        0,
+        "nothing is owed after 421"
+    );
+    assert_eq!(
+        h.session.decide(Decision::Accept),
+        Err(smtp_proto::UsageError::NoPendingDecision)
+    );
+    h.drive();
+    assert_eq!(
+        h.replies(),
+        "250 2.0.0 Message accepted\r\n421 4.3.0 Going down\r\n"
+    );
+    assert!(h.session.is_closed());
+    // The message was answered: no DataAborted, and no Reset for a decided transaction.
+    assert_eq!(h.count(|e| matches!(e, Event::DataAborted { .. })), 0);
+    assert_eq!(h.count(|e| *e == Event::Reset), 0);
+}

@@ -99,3 +99,47 @@ proptest! {
         prop_assert_eq!(run(c.clone(), &input, &cuts), run(c, &input, &[]));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every accepted MAIL ends with exactly one decided `DataEnd` or one `Reset`, whatever
+    /// the client sends and however the connection ends: an application that keeps an
+    /// envelope until one of them never leaks it, and never sees a `Reset` without one.
+    #[test]
+    fn every_accepted_mail_ends_once(
+        words in proptest::collection::vec(proptest::sample::select(WORDS), 0..60),
+        end in 0..3u8,
+    ) {
+        let mut c = config();
+        c.max_errors = 1000;
+        let mut h = Harness::new(c);
+        h.send(&words.concat());
+        match end {
+            0 => h.session.handle_eof(),
+            1 => h.session.shutdown(smtp_proto::Reply::SHUTTING_DOWN),
+            _ => {
+                if let Some(timer) = h.session.poll_timeout() {
+                    h.session.handle_timeout(timer.kind);
+                }
+            }
+        }
+        h.drive();
+        let mut open = false;
+        for event in &h.events {
+            match event {
+                Event::MailFrom { .. } => {
+                    prop_assert!(!open, "MAIL inside a transaction: {:?}", h.events);
+                    open = true;
+                }
+                Event::DataEnd { .. } | Event::Reset => {
+                    prop_assert!(open, "{:?} outside a transaction: {:?}", event, h.events);
+                    open = false;
+                }
+                _ => {}
+            }
+        }
+        prop_assert!(h.session.is_closed());
+        prop_assert!(!open, "a transaction never ended: {:?}", h.events);
+    }
+}

@@ -41,7 +41,7 @@ BDAT 3\r\nabc"
             .to_vec();
         input.extend_from_slice(closer);
         let (events, out) = run(Config::new("mx.example.com"), &input);
-        let tail = &events[events.len() - 3..];
+        let tail = &events[events.len() - 4..];
         assert_eq!(tail[0], Event::DataChunk(bytes::Bytes::from_static(b"abc")));
         assert_eq!(
             tail[1],
@@ -50,8 +50,10 @@ BDAT 3\r\nabc"
             },
             "{events:?}"
         );
+        // The transaction ends with Reset, like every accepted MAIL without a decided end.
+        assert_eq!(tail[2], Event::Reset);
         assert!(matches!(
-            tail[2],
+            tail[3],
             Event::Closed(CloseReason::ProtocolViolation)
         ));
         assert!(
@@ -67,11 +69,12 @@ BDAT 3\r\nabc"
 BDAT 1\r\nxFOO\r\nBAR\r\n",
     );
     assert_eq!(
-        &events[events.len() - 2..],
+        &events[events.len() - 3..],
         [
             Event::DataAborted {
                 reason: AbortReason::ConnectionClosed
             },
+            Event::Reset,
             Event::Closed(CloseReason::TooManyErrors)
         ]
     );

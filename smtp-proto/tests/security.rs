@@ -408,11 +408,12 @@ fn shutdown_mid_message_aborts_it_and_closes() {
     assert!(h.session.is_closed());
     let n = h.events.len();
     assert_eq!(
-        h.events[n - 2..],
+        h.events[n - 3..],
         [
             Event::DataAborted {
                 reason: AbortReason::ConnectionClosed
             },
+            Event::Reset,
             Event::Closed(CloseReason::Shutdown)
         ]
     );

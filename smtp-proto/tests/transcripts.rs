@@ -587,6 +587,18 @@ fn decisions_with_custom_replies_and_421() {
     assert_eq!(h.events.last(), Some(&Event::Closed(CloseReason::Rejected)));
 }
 
+/// Polls the session dry (no event may need a decision) and returns what it transmits.
+fn drain(s: &mut Session) -> String {
+    while let Some(event) = s.poll_event() {
+        assert!(!event.needs_decision(), "{event:?}");
+    }
+    let mut out = Vec::new();
+    while let Some(b) = s.poll_transmit() {
+        out.extend_from_slice(&b);
+    }
+    String::from_utf8(out).unwrap()
+}
+
 #[test]
 fn misuse_is_a_usage_error() {
     use smtp_proto::UsageError;
@@ -601,15 +613,80 @@ fn misuse_is_a_usage_error() {
     assert!(matches!(s.poll_event(), Some(Event::Hello { .. })));
     assert_eq!(s.poll_event(), None, "parsing waits for the decision");
     assert!(!s.wants_read());
+    // A decision that does not fit is reported, and the client gets the local-error reply
+    // instead: the session never waits on a bad decision.
     assert_eq!(
         s.decide(Decision::AcceptWith(reply("550 no"))),
         Err(UsageError::ReplyClass(550))
     );
     assert_eq!(
-        s.decide(Decision::Reject(reply("250 yes"))),
-        Err(UsageError::ReplyClass(250))
+        drain(&mut s),
+        "451 4.3.0 Local error in processing, try again later\r\n"
     );
+    assert_eq!(
+        s.decide(Decision::Accept),
+        Err(UsageError::NoPendingDecision)
+    );
+    for (bad, error) in [
+        (
+            Decision::Reject(reply("250 yes")),
+            UsageError::ReplyClass(250),
+        ),
+        (
+            Decision::Challenge(b"x".to_vec()),
+            UsageError::ChallengeOutsideAuth,
+        ),
+    ] {
+        s.handle_input(b"EHLO c.example\r\n");
+        assert!(matches!(s.poll_event(), Some(Event::Hello { .. })));
+        assert_eq!(s.decide(bad), Err(error));
+        assert!(drain(&mut s).starts_with("451 4.3.0 "));
+    }
+    s.handle_input(b"EHLO c.example\r\n");
+    assert!(matches!(s.poll_event(), Some(Event::Hello { .. })));
     assert_eq!(s.decide(Decision::Accept), Ok(()));
+    assert!(drain(&mut s).starts_with("250-"));
+}
+
+#[test]
+fn a_failed_application_gets_the_fitting_local_error() {
+    let mut c = config();
+    c.auth_mechanisms = vec!["PLAIN".into()];
+    c.allow_insecure_auth = true;
+    let mut s = Session::new(Arc::new(c));
+    s.poll_transmit();
+    // Sends `input`, which must raise an event needing a decision, and answers it with
+    // `fail` (or accepts it).
+    let step = |s: &mut Session, input: &str, fail: bool| {
+        s.handle_input(input.as_bytes());
+        let event = s.poll_event().expect("an event");
+        assert!(event.needs_decision(), "{event:?}");
+        if fail {
+            s.fail().unwrap();
+            assert_eq!(s.fail(), Err(smtp_proto::UsageError::NoPendingDecision));
+        } else {
+            s.decide(Decision::Accept).unwrap();
+        }
+        drain(s)
+    };
+    assert!(step(&mut s, "EHLO c\r\n", true).starts_with("451 4.3.0 "));
+    step(&mut s, "EHLO c\r\n", false);
+    assert!(step(&mut s, "AUTH PLAIN AGEAYg==\r\n", true).starts_with("454 4.7.0 "));
+    assert!(step(&mut s, "MAIL FROM:<a@b.example>\r\n", true).starts_with("451 4.3.0 "));
+    step(&mut s, "MAIL FROM:<a@b.example>\r\n", false);
+    assert!(step(&mut s, "RCPT TO:<x@y.example>\r\n", true).starts_with("451 4.3.0 "));
+    step(&mut s, "RCPT TO:<x@y.example>\r\n", false);
+    s.handle_input(b"DATA\r\n");
+    assert_eq!(s.poll_event(), Some(Event::DataStart));
+    drain(&mut s);
+    s.handle_input(b"body\r\n.\r\n");
+    assert!(matches!(s.poll_event(), Some(Event::DataChunk(_))));
+    let out = step(&mut s, "", true);
+    assert!(
+        out.ends_with("554 5.3.0 Transaction failed: local error\r\n"),
+        "{out}"
+    );
+    assert!(!s.in_transaction(), "the transaction is over");
 }
 
 #[test]
@@ -687,13 +764,14 @@ fn timeouts_follow_the_state() {
     );
     assert!(h.session.is_closed());
     assert_eq!(h.session.poll_timeout(), None);
-    let tail = &h.events[h.events.len() - 2..];
+    let tail = &h.events[h.events.len() - 3..];
     assert_eq!(
         tail,
         [
             Event::DataAborted {
                 reason: AbortReason::Timeout
             },
+            Event::Reset,
             Event::Closed(CloseReason::Timeout(TimeoutKind::DataBlock))
         ]
     );
@@ -707,13 +785,14 @@ fn eof_mid_message_aborts_it() {
     h.session.handle_eof();
     h.drive();
     assert!(h.session.is_closed());
-    let tail = &h.events[h.events.len() - 2..];
+    let tail = &h.events[h.events.len() - 3..];
     assert_eq!(
         tail,
         [
             Event::DataAborted {
                 reason: AbortReason::ConnectionClosed
             },
+            Event::Reset,
             Event::Closed(CloseReason::Eof)
         ]
     );
