@@ -132,13 +132,13 @@ pub trait Handler: Send + 'static {
     /// [`Decision::Challenge`]. An `Err` becomes `454 4.7.0`. The default refuses.
     fn auth(&mut self, mechanism: &str, credentials: &Credentials) -> Result<Decision, Error> {
         let _ = (mechanism, credentials);
-        Ok(Decision::Reject(bad_credentials()))
+        Ok(Decision::Reject(Reply::BAD_CREDENTIALS))
     }
 
     /// The client's answer to a [`Decision::Challenge`]. The default refuses.
     fn auth_response(&mut self, response: &Secret) -> Result<Decision, Error> {
         let _ = response;
-        Ok(Decision::Reject(bad_credentials()))
+        Ok(Decision::Reject(Reply::BAD_CREDENTIALS))
     }
 
     /// MAIL FROM: accepting starts a transaction.
@@ -173,18 +173,9 @@ pub trait Handler: Send + 'static {
     }
 
     /// The transaction begun by an accepted MAIL is over without a verdict from
-    /// [`data`](Self::data): RSET, a new HELO/EHLO, STARTTLS, or a body that did not complete.
+    /// [`data`](Self::data): RSET, a new HELO/EHLO, STARTTLS, a body that did not complete, a
+    /// `421`, or the connection closing ([`Event::Reset`](smtp_proto::Event::Reset)).
     fn reset(&mut self) {}
-}
-
-/// `535 5.7.8`: the default answer to AUTH.
-fn bad_credentials() -> Reply {
-    let reply = Reply::new(
-        535,
-        EnhancedCode::new(5, 7, 8),
-        "Authentication credentials invalid",
-    );
-    reply.expect("a valid canned reply")
 }
 
 /// The envelope of a message, for the closure of [`serve`].

@@ -1,6 +1,6 @@
 //! [`Config`]: every limit and every extension of a session, with safe defaults.
 
-use crate::Text;
+use crate::{Reply, Text};
 use std::time::Duration;
 
 /// What to do with a bare CR or bare LF inside message data (RFC 5321 section 2.3.8: they
@@ -209,6 +209,21 @@ impl Default for Config {
 }
 
 impl Config {
+    /// `reply` with this server's host name in front of its text, the way RFC 5321 writes
+    /// `220`, `221` and `421` replies (section 4.2, 3.8): `421 4.3.0 mx.example.com Service
+    /// shutting down, try again later`. If the name cannot go into a reply, `reply` as is.
+    ///
+    /// ```
+    /// use smtp_proto::{Config, Reply};
+    /// let reply = Config::new("mx.example.com").host_reply(&Reply::SHUTTING_DOWN);
+    /// assert_eq!(reply.code(), 421);
+    /// assert_eq!(reply.text(), "mx.example.com Service shutting down, try again later");
+    /// ```
+    pub fn host_reply(&self, reply: &Reply) -> Reply {
+        let text = format!("{} {}", self.hostname, reply.text());
+        Reply::new(reply.code(), reply.enhanced(), text).unwrap_or_else(|_| reply.clone())
+    }
+
     /// The defaults, with this host name.
     pub fn new(hostname: impl Into<String>) -> Config {
         Config {

@@ -1,8 +1,7 @@
 //! [`Body`]: the message body as a stream, with backpressure.
 
 use bytes::{Buf, Bytes, BytesMut};
-use smtp_proto::mime::{validate_headers, MimeConfig, MimeEvent, Parser, Violation};
-use std::collections::VecDeque;
+use smtp_proto::mime::{BodyEvent, MessageParser, MimeConfig};
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -133,23 +132,6 @@ impl AsyncRead for Body {
     }
 }
 
-/// What a [`ParsedBody`] yields: the message as MIME events, with the header validation
-/// result, and (if asked for) the raw octets they came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BodyEvent {
-    /// Raw body octets, as [`Body::chunk`] gives them, before the MIME events parsed from
-    /// them. Only with [`ParsedBody::with_raw`].
-    Raw(Bytes),
-    /// The next MIME event ([`smtp_proto::mime`]): part starts with their headers, decoded
-    /// body octets, part ends with sizes, warnings.
-    Mime(MimeEvent),
-    /// The RFC 5322 section 3.6 check of the message's own header fields
-    /// ([`validate_headers`]): empty when they are valid. Comes right after the first
-    /// [`MimeEvent::PartStart`] (the message's header block).
-    Headers(Vec<Violation>),
-}
-
 /// The message [`Body`] parsed as it streams ([`Body::parsed`]): the
 /// [`smtp_proto::mime::Parser`] wired to the body, in constant memory.
 ///
@@ -176,10 +158,7 @@ pub enum BodyEvent {
 #[derive(Debug)]
 pub struct ParsedBody {
     body: Body,
-    parser: Parser,
-    raw: bool,
-    pending: VecDeque<BodyEvent>,
-    validated: bool,
+    parser: MessageParser,
     finished: bool,
 }
 
@@ -188,10 +167,7 @@ impl Body {
     pub fn parsed(self, config: MimeConfig) -> ParsedBody {
         ParsedBody {
             body: self,
-            parser: Parser::new(config),
-            raw: false,
-            pending: VecDeque::new(),
-            validated: false,
+            parser: MessageParser::new(config),
             finished: false,
         }
     }
@@ -201,7 +177,7 @@ impl ParsedBody {
     /// Also yield the raw octets ([`BodyEvent::Raw`]), to store the message as it came while
     /// looking at its structure.
     pub fn with_raw(mut self, raw: bool) -> ParsedBody {
-        self.raw = raw;
+        self.parser = self.parser.with_raw(raw);
         self
     }
 
@@ -209,29 +185,14 @@ impl ParsedBody {
     /// abandoned.
     pub async fn next(&mut self) -> io::Result<Option<BodyEvent>> {
         loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Ok(Some(event));
-            }
             if let Some(event) = self.parser.poll_event() {
-                if let MimeEvent::PartStart(info) = &event {
-                    if !self.validated {
-                        self.validated = true;
-                        let violations = validate_headers(&info.headers);
-                        self.pending.push_back(BodyEvent::Headers(violations));
-                    }
-                }
-                return Ok(Some(BodyEvent::Mime(event)));
+                return Ok(Some(event));
             }
             if self.finished {
                 return Ok(None);
             }
             match self.body.chunk().await? {
-                Some(chunk) => {
-                    self.parser.feed(&chunk);
-                    if self.raw {
-                        return Ok(Some(BodyEvent::Raw(chunk)));
-                    }
-                }
+                Some(chunk) => self.parser.feed(chunk),
                 None => {
                     self.parser.finish();
                     self.finished = true;

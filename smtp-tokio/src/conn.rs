@@ -4,7 +4,7 @@ use crate::body::{Body, Piece};
 use crate::{ConnInfo, Error, Handler, TlsInfo};
 use bytes::{Buf, Bytes};
 use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, ProxyHeader, TrustedNetworks};
-use smtp_proto::{Config, Decision, EnhancedCode, Event, Protocol, Reply, Session};
+use smtp_proto::{Config, Decision, Event, Protocol, Reply, Session, UsageError};
 use std::future::{pending, Future};
 use std::io;
 use std::net::SocketAddr;
@@ -24,10 +24,6 @@ use tracing::{debug, trace, warn, Instrument};
 pub(crate) struct Shared {
     pub config: Arc<Config>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// `421 4.3.0`, for graceful shutdown.
-    pub shutdown: Reply,
-    /// `421 4.3.2`, beyond the connection cap.
-    pub busy: Reply,
     /// The PROXY protocol: which peers must (or may) send a header, and its limits.
     pub proxy: Option<(TrustedNetworks, ProxyConfig)>,
 }
@@ -93,12 +89,8 @@ struct Conn<H> {
     /// `None` while a data task holds it.
     handler: Option<H>,
     data: Option<DataTask<H>>,
-    /// The handler was told of an accepted MAIL and not yet of its end: a reset tells it.
-    in_tx: bool,
     /// Octets that came after a PROXY header, for the session (plain) or the TLS acceptor.
     leftover: Bytes,
-    /// Between DataStart and its end: input is message data (logged by size only).
-    in_body: bool,
     stopping: watch::Receiver<Option<Instant>>,
 }
 
@@ -141,9 +133,7 @@ pub(crate) async fn serve<H: Handler>(
         buf: vec![0; READ_BUFFER].into_boxed_slice(),
         handler,
         data: None,
-        in_tx: false,
         leftover: Bytes::new(),
-        in_body: false,
         stopping: stopping.clone(),
     };
     let mut deadline = stopping;
@@ -185,7 +175,7 @@ impl<H: Handler> Conn<H> {
         if !self.leftover.is_empty() {
             // Sent with the PROXY header, before the greeting: early input for the session.
             let leftover = std::mem::take(&mut self.leftover);
-            self.trace_input_bytes(&leftover);
+            self.trace_input(&leftover);
             self.session.handle_input(&leftover);
         }
         loop {
@@ -257,20 +247,21 @@ impl<H: Handler> Conn<H> {
     /// Asks the handler about the new connection, and refuses it if told to (or if over the
     /// connection cap: no handler).
     async fn open(&mut self) {
-        let config = Arc::clone(&self.shared.config);
-        let verdict = match &mut self.handler {
-            None => Ok(Decision::Reject(self.shared.busy.clone())),
-            Some(handler) => handler.connect(&self.info).await,
-        };
-        self.session = match verdict {
-            Ok(Decision::Reject(reply)) if !reply.is_positive() => Session::refuse(config, reply),
-            Ok(_) if self.info.tls.is_some() => Session::new_implicit_tls(config),
-            Ok(_) => Session::new(config),
-            Err(e) => {
-                warn!(error = %e, "handler failed at connect");
-                Session::refuse(config, error_reply(421))
+        let decision = match &mut self.handler {
+            None => {
+                let busy = self.shared.config.host_reply(&Reply::TOO_MANY_CONNECTIONS);
+                Some(Decision::Reject(busy))
             }
+            Some(handler) => handler
+                .connect(&self.info)
+                .await
+                .map_err(|e| {
+                    warn!(error = %e, "handler failed at connect");
+                })
+                .ok(),
         };
+        let (config, tls) = (Arc::clone(&self.shared.config), self.info.tls.is_some());
+        self.session = Session::open(config, decision, tls);
         self.opened = true;
     }
 
@@ -319,7 +310,7 @@ impl<H: Handler> Conn<H> {
                 read = timeout(timer.after, self.io.read(&mut self.buf)) => match read {
                     Ok(Ok(0)) => self.session.handle_eof(),
                     Ok(Ok(n)) => {
-                        self.trace_input(n);
+                        self.trace_input(&self.buf[..n]);
                         self.session.handle_input(&self.buf[..n]);
                     }
                     Ok(Err(e)) => {
@@ -341,136 +332,60 @@ impl<H: Handler> Conn<H> {
     }
 
     async fn event(&mut self, event: Event) {
-        match event {
-            Event::Hello { domain, esmtp } => {
-                let verdict = match &mut self.handler {
-                    Some(h) => h.helo(domain.as_str(), esmtp).await,
-                    None => Ok(busy()),
-                };
-                self.decide(verdict, 451);
-            }
-            Event::Auth {
-                mechanism,
-                credentials,
-            } => {
-                let verdict = match &mut self.handler {
-                    Some(h) => h.auth(mechanism.as_str(), &credentials).await,
-                    None => Ok(busy()),
-                };
-                self.decide(verdict, 454);
-            }
-            Event::AuthResponse { response } => {
-                let verdict = match &mut self.handler {
-                    Some(h) => h.auth_response(&response).await,
-                    None => Ok(busy()),
-                };
-                self.decide(verdict, 454);
-            }
-            Event::MailFrom { from, params } => {
-                let verdict = match &mut self.handler {
-                    Some(h) => h.mail(&from, &params).await,
-                    None => Ok(busy()),
-                };
-                self.in_tx = self.decide(verdict, 451);
-            }
-            Event::RcptTo { to, params } => {
-                let verdict = match &mut self.handler {
-                    Some(h) => h.rcpt(&to, &params).await,
-                    // RCPT between two BDAT chunks, while `data` runs.
-                    None => Ok(busy()),
-                };
-                self.decide(verdict, 451);
-            }
-            Event::DataStart => self.start_data(),
-            Event::DataChunk(chunk) => self.feed(Piece::Chunk(chunk)).await,
+        let event = match event {
+            Event::DataStart => return self.start_data(),
+            Event::DataChunk(chunk) => return self.feed(Piece::Chunk(chunk)).await,
             Event::DataEnd { size } => {
                 debug!(size, "message received");
                 self.feed(Piece::End).await;
-                let verdict = self.finish_data().await;
-                self.in_tx = false;
-                self.decide_data(verdict);
+                let result = match self.finish_data().await {
+                    Ok(Verdict::One(decision)) => self.session.decide_all(decision),
+                    Ok(Verdict::Each(decisions)) => self.session.decide_each(decisions),
+                    Err(e) => self.failed(e),
+                };
+                return misfit(result);
             }
             Event::DataAborted { reason } => {
                 debug!(?reason, "message abandoned");
-                self.finish_data().await.ok();
-                self.reset().await;
+                return drop(self.finish_data().await);
             }
-            Event::Reset => self.reset().await,
-            Event::Closed(reason) => debug!(?reason, "session over"),
-            // An event of a newer core that this adapter cannot ask the handler about: refuse
-            // it rather than leave the session waiting for a decision.
-            event if event.needs_decision() => {
-                let reply = Reply::new(502, EnhancedCode::new(5, 5, 1), "Command not implemented");
-                self.decide(
-                    Ok(Decision::Reject(reply.expect("a valid canned reply"))),
-                    451,
-                );
-            }
-            _ => {}
-        }
+            Event::Closed(reason) => return debug!(?reason, "session over"),
+            event => event,
+        };
+        // Without a handler (it is away on a data task, or gone after a panic), the core
+        // sends nothing that needs one; should a newer core do so, it gets a local error.
+        let verdict = match (event, &mut self.handler) {
+            (Event::Hello { domain, esmtp }, Some(h)) => h.helo(domain.as_str(), esmtp).await,
+            (
+                Event::Auth {
+                    mechanism,
+                    credentials,
+                },
+                Some(h),
+            ) => h.auth(mechanism.as_str(), &credentials).await,
+            (Event::AuthResponse { response }, Some(h)) => h.auth_response(&response).await,
+            (Event::MailFrom { from, params }, Some(h)) => h.mail(&from, &params).await,
+            (Event::RcptTo { to, params }, Some(h)) => h.rcpt(&to, &params).await,
+            (Event::Reset, Some(h)) => return h.reset().await,
+            (event, _) if event.needs_decision() => Err("no handler for this event".into()),
+            _ => return,
+        };
+        let result = match verdict {
+            Ok(decision) => self.session.decide(decision),
+            Err(e) => self.failed(e),
+        };
+        misfit(result);
     }
 
-    /// Answers the pending event with the handler's verdict; a failure, or a reply of the
-    /// wrong class, becomes `fallback` (451 or 554). Returns whether it accepted.
-    fn decide(&mut self, verdict: Result<Decision, Error>, fallback: u16) -> bool {
-        let decision = verdict.unwrap_or_else(|e| {
-            warn!(error = %e, "handler failed");
-            Decision::Reject(error_reply(fallback))
-        });
-        let accepted = matches!(decision, Decision::Accept | Decision::AcceptWith(_));
-        if let Err(e) = self.session.decide(decision.clone()) {
-            warn!(error = %e, "handler answered with a reply of the wrong class");
-            let _ = self.session.decide(Decision::Reject(error_reply(fallback)));
-            return false;
-        }
-        accepted
-    }
-
-    /// Answers the end of a message: once in SMTP; in LMTP once per accepted recipient, in
-    /// RCPT order (RFC 2033 section 4.2), each from the handler's list, or all from one
-    /// decision.
-    fn decide_data(&mut self, verdict: Result<Verdict, Error>) {
-        let verdict = match verdict {
-            Ok(Verdict::Each(mut list)) if list.len() == 1 => Ok(Verdict::One(list.remove(0))),
-            verdict => verdict,
-        };
-        let decisions: Vec<Result<Decision, Error>> = match verdict {
-            Ok(Verdict::One(decision)) => {
-                let n = self.session.pending_decisions().max(1);
-                (0..n).map(|_| Ok(decision.clone())).collect()
-            }
-            Ok(Verdict::Each(list)) if list.len() == self.session.pending_decisions() => {
-                list.into_iter().map(Ok).collect()
-            }
-            Ok(Verdict::Each(list)) => {
-                let n = self.session.pending_decisions();
-                warn!(
-                    given = list.len(),
-                    recipients = n,
-                    "handler gave a wrong number of LMTP verdicts"
-                );
-                (0..n.max(1))
-                    .map(|_| Err("wrong number of verdicts".into()))
-                    .collect()
-            }
-            Err(e) => {
-                let e = e.to_string();
-                let n = self.session.pending_decisions().max(1);
-                (0..n).map(|_| Err(e.clone().into())).collect()
-            }
-        };
-        for decision in decisions {
-            if self.session.pending_decisions() == 0 {
-                break;
-            }
-            self.decide(decision, 554);
-        }
+    /// The handler returned an error: the core answers with the local error that fits.
+    fn failed(&mut self, e: Error) -> Result<(), UsageError> {
+        warn!(error = %e, "handler failed");
+        self.session.fail()
     }
 
     /// Starts the handler's `data` on a task of its own, fed through a bounded channel: the
     /// loop blocks on a full channel, so the socket is read only as fast as the body is.
     fn start_data(&mut self) {
-        self.in_body = true;
         let Some(mut handler) = self.handler.take() else {
             return;
         };
@@ -502,7 +417,6 @@ impl<H: Handler> Conn<H> {
     /// Ends the body (closing the channel: after `Piece::End` a clean end, without it an
     /// abandoned body) and takes the handler back with its verdict.
     async fn finish_data(&mut self) -> Result<Verdict, Error> {
-        self.in_body = false;
         let Some(mut task) = self.data.take() else {
             return Err("no handler for this message".into());
         };
@@ -515,15 +429,7 @@ impl<H: Handler> Conn<H> {
             Err(e) => {
                 // The handler panicked and is gone: close the connection.
                 tracing::error!(error = %e, "handler task failed");
-                Ok(Verdict::One(Decision::Reject(error_reply(421))))
-            }
-        }
-    }
-
-    async fn reset(&mut self) {
-        if std::mem::take(&mut self.in_tx) {
-            if let Some(handler) = &mut self.handler {
-                handler.reset().await;
+                Ok(Verdict::One(Decision::Reject(Reply::CONNECT_LOCAL_ERROR)))
             }
         }
     }
@@ -568,7 +474,8 @@ impl<H: Handler> Conn<H> {
             // Still reading a PROXY header or in the TLS handshake: nothing to say.
             return timed(GOODBYE_WRITE, self.io.shutdown()).await;
         }
-        self.session.shutdown(self.shared.shutdown.clone());
+        let bye = self.shared.config.host_reply(&Reply::SHUTTING_DOWN);
+        self.session.shutdown(bye);
         timed(GOODBYE_WRITE, async {
             while let Some(bytes) = self.session.poll_transmit() {
                 self.trace_output(&bytes);
@@ -579,41 +486,27 @@ impl<H: Handler> Conn<H> {
         .await
     }
 
-    fn trace_input(&self, n: usize) {
-        self.trace_input_bytes(&self.buf[..n]);
-    }
-
-    fn trace_input_bytes(&self, input: &[u8]) {
-        if !tracing::enabled!(tracing::Level::TRACE) {
-            return;
-        }
-        if self.in_body {
-            return trace!("C: [{} octets of message data]", input.len());
-        }
-        let secret = self.session.expects_secret();
-        for line in input.split_inclusive(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\n").unwrap_or(line);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if secret {
-                trace!("C: ***"); // a SASL response after 334
-            } else if line.len() > 5 && line[..5].eq_ignore_ascii_case(b"AUTH ") {
-                // AUTH mechanism [initial-response]: keep the mechanism only.
-                let mechanism = line[5..].split(|&b| b == b' ').next().unwrap_or_default();
-                trace!("C: AUTH {} ***", mechanism.escape_ascii());
-            } else {
-                trace!("C: {}", line.escape_ascii());
-            }
+    /// The protocol trace at `trace` level, AUTH masked ([`smtp_proto::trace`]).
+    fn trace_input(&self, input: &[u8]) {
+        if tracing::enabled!(tracing::Level::TRACE) {
+            self.session
+                .trace_input(input)
+                .for_each(|l| trace!("C: {l}"));
         }
     }
 
     fn trace_output(&self, bytes: &[u8]) {
-        if !tracing::enabled!(tracing::Level::TRACE) {
-            return;
+        if tracing::enabled!(tracing::Level::TRACE) {
+            smtp_proto::trace::trace_output(bytes).for_each(|l| trace!("S: {l}"));
         }
-        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            trace!("S: {}", line.escape_ascii());
-        }
+    }
+}
+
+/// Logs a handler's answer that did not fit the event (the core answered it with a local
+/// error instead).
+fn misfit(result: Result<(), UsageError>) {
+    if let Err(e) = result {
+        warn!(error = %e, "the handler's answer does not fit the event");
     }
 }
 
@@ -638,26 +531,6 @@ async fn shutdown_deadline(stopping: &mut watch::Receiver<Option<Instant>>) {
         Ok(deadline) => sleep_until(deadline.unwrap_or_else(Instant::now)).await,
         Err(_) => pending().await,
     }
-}
-
-/// The reply standing in for a handler that failed: `451 4.3.0`, `554 5.3.0` (after data),
-/// `454 4.7.0` (AUTH) or `421 4.3.0` (closing).
-fn error_reply(code: u16) -> Reply {
-    let (enhanced, text) = match code {
-        554 => ((5, 3, 0), "Transaction failed: local error"),
-        454 => ((4, 7, 0), "Temporary authentication failure"),
-        421 => ((4, 3, 0), "Local error, closing connection"),
-        _ => ((4, 3, 0), "Local error in processing, try again later"),
-    };
-    let enhanced = EnhancedCode::new(enhanced.0, enhanced.1, enhanced.2);
-    Reply::new(code, enhanced, text).expect("a valid canned reply")
-}
-
-/// The answer to a command that comes while the handler is busy with a message body (RCPT
-/// between BDAT chunks): `503 5.5.1`.
-fn busy() -> Decision {
-    let reply = Reply::new(503, EnhancedCode::new(5, 5, 1), "Bad sequence of commands");
-    Decision::Reject(reply.expect("a valid canned reply"))
 }
 
 /// A stream with octets already read in front: what came after a PROXY header on an

@@ -3,7 +3,7 @@
 use crate::{Body, Server};
 use smtp_proto::address::{ForwardPath, ReversePath};
 use smtp_proto::params::{MailParams, RcptParams};
-use smtp_proto::{Credentials, Decision, EnhancedCode, Reply, Secret};
+use smtp_proto::{Credentials, Decision, Reply, Secret};
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -148,7 +148,7 @@ pub trait Handler: Send + 'static {
         credentials: &Credentials,
     ) -> impl Future<Output = Result<Decision, Error>> + Send {
         let _ = (mechanism, credentials);
-        async { Ok(Decision::Reject(bad_credentials())) }
+        async { Ok(Decision::Reject(Reply::BAD_CREDENTIALS)) }
     }
 
     /// The client's answer to a [`Decision::Challenge`]. The default refuses.
@@ -157,7 +157,7 @@ pub trait Handler: Send + 'static {
         response: &Secret,
     ) -> impl Future<Output = Result<Decision, Error>> + Send {
         let _ = response;
-        async { Ok(Decision::Reject(bad_credentials())) }
+        async { Ok(Decision::Reject(Reply::BAD_CREDENTIALS)) }
     }
 
     /// MAIL FROM: accepting starts a transaction.
@@ -206,21 +206,12 @@ pub trait Handler: Send + 'static {
     }
 
     /// The transaction begun by an accepted MAIL is over without a verdict from
-    /// [`data`](Self::data): RSET, a new HELO/EHLO, STARTTLS, or a body that did not complete.
+    /// [`data`](Self::data): RSET, a new HELO/EHLO, STARTTLS, a body that did not complete, a
+    /// `421`, or the connection closing ([`Event::Reset`](smtp_proto::Event::Reset)).
     /// Forget the envelope.
     fn reset(&mut self) -> impl Future<Output = ()> + Send {
         async {}
     }
-}
-
-/// `535 5.7.8`: the default answer to AUTH.
-fn bad_credentials() -> Reply {
-    let reply = Reply::new(
-        535,
-        EnhancedCode::new(5, 7, 8),
-        "Authentication credentials invalid",
-    );
-    reply.expect("a valid canned reply")
 }
 
 /// The envelope of a message, for the closure of [`serve`].

@@ -65,10 +65,11 @@ mod handler;
 mod server;
 pub mod tls;
 
-pub use body::{Body, BodyEvent, ParsedBody};
+pub use body::{Body, ParsedBody};
 pub use handler::{serve, ConnInfo, Envelope, Error, Handler, TlsInfo};
 pub use server::{Builder, Server};
 pub use smtp_proto as proto;
+pub use smtp_proto::mime::BodyEvent;
 pub use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 pub use smtp_proto::{
     Config, Credentials, Decision, EnhancedCode, Protocol, Reply, Secret, TimeoutKind, Timeouts,

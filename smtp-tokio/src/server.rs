@@ -3,7 +3,7 @@
 use crate::conn::{self, Accepted, Shared};
 use crate::Handler;
 use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
-use smtp_proto::{Config, EnhancedCode, Reply, Timeouts, TlsPolicy};
+use smtp_proto::{Config, Timeouts, TlsPolicy};
 use std::future::{pending, Future};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -188,15 +188,7 @@ impl Builder {
             (Some(_), false) => TlsPolicy::Optional,
             (Some(_), true) => TlsPolicy::Required,
         };
-        let host = config.hostname.to_string();
-        let reply = |code, e: (u8, u16, u16), text: &str| {
-            let text = format!("{host} {text}");
-            Reply::new(code, EnhancedCode::new(e.0, e.1, e.2), text)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-        };
         let shared = Arc::new(Shared {
-            shutdown: reply(421, (4, 3, 0), "Service shutting down, try again later")?,
-            busy: reply(421, (4, 3, 2), "Too many connections, try again later")?,
             proxy: self.proxy,
             config: Arc::new(config),
             tls: self.tls,
