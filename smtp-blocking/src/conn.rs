@@ -5,7 +5,7 @@ use crate::sock::Sock;
 use crate::{ConnInfo, Error, Handler, TlsInfo};
 use bytes::{Buf, Bytes};
 use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, ProxyError, ProxyHeader, TrustedNetworks};
-use smtp_proto::{Config, Decision, EnhancedCode, Event, Protocol, Reply, Session, Timeout};
+use smtp_proto::{Config, Event, Protocol, Reply, Session, Timeout, UsageError};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -17,10 +17,6 @@ use tracing::{debug, trace, warn};
 pub(crate) struct Shared {
     pub config: Arc<Config>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// `421 4.3.0`, for graceful shutdown.
-    pub shutdown: Reply,
-    /// `421 4.3.2`, beyond the connection cap.
-    pub busy: Reply,
     /// Set when the server shuts down: until when transactions in flight may go on.
     pub stopping: OnceLock<Instant>,
     /// The PROXY protocol: from which peers, with which decoder settings.
@@ -82,12 +78,8 @@ pub(crate) struct Conn {
     session: Session,
     io: Stream,
     buf: Box<[u8]>,
-    /// Between DataStart and its end: input is message data (logged by size only).
-    in_body: bool,
     /// The event that ended a body, kept for the main loop (which decides on it).
     stashed: Option<Event>,
-    /// A MAIL was accepted and the transaction is not over.
-    in_tx: bool,
     /// A read or write failed: the connection is over.
     broken: bool,
 }
@@ -129,9 +121,7 @@ pub(crate) fn serve<H: Handler>(
         session,
         io: Stream::Plain(sock),
         buf: vec![0; READ_BUFFER].into_boxed_slice(),
-        in_body: false,
         stashed: None,
-        in_tx: false,
         broken: false,
     };
     debug!("connected");
@@ -153,6 +143,7 @@ impl Conn {
         self.open(handler);
         if !implicit_tls && !leftover.is_empty() {
             // Sent with the PROXY header, before the greeting: early input for the session.
+            self.trace_input(&leftover);
             self.session.handle_input(&leftover);
         }
         while let Some(event) = self.next_event()? {
@@ -168,16 +159,11 @@ impl Conn {
 
     /// Asks the handler about the new connection, and refuses it if told to.
     fn open<H: Handler>(&mut self, handler: &mut H) {
-        let config = Arc::clone(&self.shared.config);
-        self.session = match handler.connect(&self.info) {
-            Ok(Decision::Reject(reply)) if !reply.is_positive() => Session::refuse(config, reply),
-            Ok(_) if self.info.tls.is_some() => Session::new_implicit_tls(config),
-            Ok(_) => Session::new(config),
-            Err(e) => {
-                warn!(error = %e, "handler failed at connect");
-                Session::refuse(config, error_reply(421))
-            }
-        };
+        let decision = handler.connect(&self.info).map_err(|e| {
+            warn!(error = %e, "handler failed at connect");
+        });
+        let (config, tls) = (Arc::clone(&self.shared.config), self.info.tls.is_some());
+        self.session = Session::open(config, decision.ok(), tls);
     }
 
     /// The core's call order, pulled one event at a time: the next event, after writing the
@@ -197,11 +183,6 @@ impl Conn {
     fn pull(&mut self) -> io::Result<Option<Event>> {
         loop {
             if let Some(event) = self.session.poll_event() {
-                match event {
-                    Event::DataStart => self.in_body = true,
-                    Event::DataEnd { .. } | Event::DataAborted { .. } => self.in_body = false,
-                    _ => {}
-                }
                 return Ok(Some(event));
             }
             let wrote = self.transmit()?;
@@ -232,7 +213,8 @@ impl Conn {
                 if !self.session.in_transaction() || now >= stop {
                     debug!("shutting down: closing");
                     let _ = self.io.sock().set_write_timeout(Some(GOODBYE_WRITE));
-                    self.session.shutdown(self.shared.shutdown.clone());
+                    let bye = self.shared.config.host_reply(&Reply::SHUTTING_DOWN);
+                    self.session.shutdown(bye);
                     return Ok(());
                 }
             }
@@ -246,7 +228,7 @@ impl Conn {
             match self.io.read(&mut self.buf) {
                 Ok(0) => self.session.handle_eof(),
                 Ok(n) => {
-                    self.trace_input(n);
+                    self.trace_input(&self.buf[..n]);
                     self.session.handle_input(&self.buf[..n]);
                 }
                 Err(e) if is_retry(&e) => continue,
@@ -260,65 +242,18 @@ impl Conn {
     }
 
     fn event<H: Handler>(&mut self, event: Event, handler: &mut H) -> io::Result<()> {
-        match event {
-            Event::Hello { domain, esmtp } => {
-                let verdict = handler.helo(domain.as_str(), esmtp);
-                self.decide(verdict, 451);
-            }
+        let verdict = match event {
+            Event::Hello { domain, esmtp } => handler.helo(domain.as_str(), esmtp),
             Event::Auth {
                 mechanism,
                 credentials,
-            } => {
-                let verdict = handler.auth(mechanism.as_str(), &credentials);
-                self.decide(verdict, 454);
-            }
-            Event::AuthResponse { response } => {
-                let verdict = handler.auth_response(&response);
-                self.decide(verdict, 454);
-            }
-            Event::MailFrom { from, params } => {
-                let verdict = handler.mail(&from, &params);
-                self.in_tx = self.decide(verdict, 451);
-            }
-            Event::RcptTo { to, params } => {
-                let verdict = handler.rcpt(&to, &params);
-                self.decide(verdict, 451);
-            }
-            Event::DataStart => {
-                let lmtp = self.shared.config.protocol == Protocol::Lmtp;
-                let mut body = Body {
-                    conn: Some(self),
-                    current: Bytes::new(),
-                    done: false,
-                    complete: false,
-                };
-                let verdict = match lmtp {
-                    true => handler.lmtp_data(&mut body),
-                    false => handler.data(&mut body).map(|decision| vec![decision]),
-                };
-                body.drain()?;
-                match self.stashed.take() {
-                    Some(Event::DataEnd { size }) => {
-                        debug!(size, "message received");
-                        self.in_tx = false;
-                        self.decide_data(verdict);
-                    }
-                    Some(Event::DataAborted { reason }) => {
-                        debug!(?reason, "message abandoned");
-                        self.reset(handler);
-                    }
-                    Some(event) => {
-                        self.reset(handler);
-                        return self.event(event, handler);
-                    }
-                    None => self.reset(handler),
-                }
-            }
-            Event::DataAborted { reason } => {
-                debug!(?reason, "message abandoned");
-                self.reset(handler);
-            }
-            Event::Reset => self.reset(handler),
+            } => handler.auth(mechanism.as_str(), &credentials),
+            Event::AuthResponse { response } => handler.auth_response(&response),
+            Event::MailFrom { from, params } => handler.mail(&from, &params),
+            Event::RcptTo { to, params } => handler.rcpt(&to, &params),
+            Event::DataStart => return self.data(handler),
+            Event::Reset => return Ok(handler.reset()),
+            Event::DataAborted { reason } => return Ok(debug!(?reason, "message abandoned")),
             Event::StartTls { discarded } => {
                 if discarded > 0 {
                     warn!(
@@ -331,70 +266,48 @@ impl Conn {
                 self.session
                     .handle_tls_established()
                     .map_err(io::Error::other)?;
-                handler.tls(&info);
+                return Ok(handler.tls(&info));
             }
-            Event::Closed(reason) => debug!(?reason, "session over"),
+            Event::Closed(reason) => return Ok(debug!(?reason, "session over")),
             // An event of a newer core that this adapter cannot ask the handler about.
-            event if event.needs_decision() => {
-                let reply = Reply::new(502, EnhancedCode::new(5, 5, 1), "Command not implemented");
-                self.decide(
-                    Ok(Decision::Reject(reply.expect("a valid canned reply"))),
-                    451,
-                );
-            }
-            _ => {}
-        }
+            event if event.needs_decision() => Err("no handler for this event".into()),
+            _ => return Ok(()),
+        };
+        let result = match verdict {
+            Ok(decision) => self.session.decide(decision),
+            Err(e) => failed(&mut self.session, e),
+        };
+        misfit(result);
         Ok(())
     }
 
-    /// Answers the pending event with the handler's verdict; a failure, or a reply of the
-    /// wrong class, becomes `fallback` (451, 454 or 554). Returns whether it accepted.
-    fn decide(&mut self, verdict: Result<Decision, Error>, fallback: u16) -> bool {
-        let decision = verdict.unwrap_or_else(|e| {
-            warn!(error = %e, "handler failed");
-            Decision::Reject(error_reply(fallback))
-        });
-        let accepted = matches!(decision, Decision::Accept | Decision::AcceptWith(_));
-        if let Err(e) = self.session.decide(decision) {
-            warn!(error = %e, "handler answered with a reply of the wrong class");
-            let _ = self.session.decide(Decision::Reject(error_reply(fallback)));
-            return false;
-        }
-        accepted
-    }
-
-    /// The transaction is over without a verdict: the handler forgets it (once).
-    fn reset<H: Handler>(&mut self, handler: &mut H) {
-        if std::mem::take(&mut self.in_tx) {
-            handler.reset();
-        }
-    }
-
-    /// Answers the end of data: one decision, or in LMTP one per accepted recipient (RFC
-    /// 2033 4.2; a single decision answers for all, a list of another length is a failure).
-    fn decide_data(&mut self, verdict: Result<Vec<Decision>, Error>) {
-        let n = self.session.pending_decisions().max(1);
-        let decisions = match verdict {
-            Ok(list) if list.len() == 1 => vec![list[0].clone(); n],
-            Ok(list) if list.len() == n => list,
-            Ok(list) => {
-                warn!(
-                    given = list.len(),
-                    recipients = n,
-                    "wrong number of LMTP verdicts"
-                );
-                vec![Decision::Reject(error_reply(554)); n]
-            }
-            Err(e) => {
-                warn!(error = %e, "handler failed");
-                vec![Decision::Reject(error_reply(554)); n]
-            }
+    /// Runs the handler's `data` over the [`Body`], drains what it left unread, and answers
+    /// the end of data: one decision, or in LMTP one per accepted recipient (RFC 2033 4.2).
+    fn data<H: Handler>(&mut self, handler: &mut H) -> io::Result<()> {
+        let lmtp = self.shared.config.protocol == Protocol::Lmtp;
+        let mut body = Body {
+            conn: Some(self),
+            current: Bytes::new(),
+            done: false,
+            complete: false,
         };
-        for decision in decisions {
-            if self.session.pending_decisions() == 0 {
-                break;
+        let verdict = match lmtp {
+            true => handler.lmtp_data(&mut body),
+            false => handler.data(&mut body).map(|decision| vec![decision]),
+        };
+        body.drain()?;
+        match self.stashed.take() {
+            Some(Event::DataEnd { size }) => {
+                debug!(size, "message received");
+                let result = match verdict {
+                    Ok(decisions) => self.session.decide_each(decisions),
+                    Err(e) => failed(&mut self.session, e),
+                };
+                misfit(result);
+                Ok(())
             }
-            let _ = self.decide(Ok(decision), 554);
+            Some(event) => self.event(event, handler),
+            None => Ok(()),
         }
     }
 
@@ -492,36 +405,33 @@ impl Conn {
         Ok(info)
     }
 
-    fn trace_input(&self, n: usize) {
-        if !tracing::enabled!(tracing::Level::TRACE) {
-            return;
-        }
-        if self.in_body {
-            return trace!("C: [{n} octets of message data]");
-        }
-        let secret = self.session.expects_secret();
-        for line in self.buf[..n].split_inclusive(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\n").unwrap_or(line);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if secret {
-                trace!("C: ***"); // a SASL response after 334
-            } else if line.len() > 5 && line[..5].eq_ignore_ascii_case(b"AUTH ") {
-                let mechanism = line[5..].split(|&b| b == b' ').next().unwrap_or_default();
-                trace!("C: AUTH {} ***", mechanism.escape_ascii());
-            } else {
-                trace!("C: {}", line.escape_ascii());
-            }
+    /// The protocol trace at `trace` level, AUTH masked ([`smtp_proto::trace`]).
+    fn trace_input(&self, input: &[u8]) {
+        if tracing::enabled!(tracing::Level::TRACE) {
+            self.session
+                .trace_input(input)
+                .for_each(|l| trace!("C: {l}"));
         }
     }
 
     fn trace_output(&self, bytes: &[u8]) {
-        if !tracing::enabled!(tracing::Level::TRACE) {
-            return;
+        if tracing::enabled!(tracing::Level::TRACE) {
+            smtp_proto::trace::trace_output(bytes).for_each(|l| trace!("S: {l}"));
         }
-        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            trace!("S: {}", line.escape_ascii());
-        }
+    }
+}
+
+/// The handler returned an error: the core answers with the local error that fits.
+fn failed(session: &mut Session, e: Error) -> Result<(), UsageError> {
+    warn!(error = %e, "handler failed");
+    session.fail()
+}
+
+/// Logs a handler's answer that did not fit the event (the core answered it with a local
+/// error instead).
+fn misfit(result: Result<(), UsageError>) {
+    if let Err(e) = result {
+        warn!(error = %e, "the handler's answer does not fit the event");
     }
 }
 
@@ -637,17 +547,4 @@ impl std::fmt::Debug for Body<'_> {
             .field("done", &self.done)
             .finish()
     }
-}
-
-/// The reply standing in for a handler that failed: `451 4.3.0`, `554 5.3.0` (after data),
-/// `454 4.7.0` (AUTH) or `421 4.3.0` (closing).
-fn error_reply(code: u16) -> Reply {
-    let (enhanced, text) = match code {
-        554 => ((5, 3, 0), "Transaction failed: local error"),
-        454 => ((4, 7, 0), "Temporary authentication failure"),
-        421 => ((4, 3, 0), "Local error, closing connection"),
-        _ => ((4, 3, 0), "Local error in processing, try again later"),
-    };
-    let enhanced = EnhancedCode::new(enhanced.0, enhanced.1, enhanced.2);
-    Reply::new(code, enhanced, text).expect("a valid canned reply")
 }

@@ -3,7 +3,7 @@
 use crate::{Body, Server};
 use smtp_proto::address::{ForwardPath, ReversePath};
 use smtp_proto::params::{MailParams, RcptParams};
-use smtp_proto::{Credentials, Decision, EnhancedCode, Reply, Secret};
+use smtp_proto::{Credentials, Decision, Reply, Secret};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener};

@@ -3,9 +3,8 @@
 use crate::conn::{self, Shared};
 use crate::sock::Sock;
 use crate::Handler;
-use bytes::BytesMut;
 use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
-use smtp_proto::{Config, EnhancedCode, Reply, Timeouts, TlsPolicy};
+use smtp_proto::{Config, Reply, Session, Timeouts, TlsPolicy};
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 #[cfg(unix)]
@@ -181,15 +180,7 @@ impl Builder {
             (Some(_), false) => TlsPolicy::Optional,
             (Some(_), true) => TlsPolicy::Required,
         };
-        let host = config.hostname.to_string();
-        let reply = |code, e: (u8, u16, u16), text: &str| {
-            let text = format!("{host} {text}");
-            Reply::new(code, EnhancedCode::new(e.0, e.1, e.2), text)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-        };
         let shared = Arc::new(Shared {
-            shutdown: reply(421, (4, 3, 0), "Service shutting down, try again later")?,
-            busy: reply(421, (4, 3, 2), "Too many connections, try again later")?,
             config: Arc::new(config),
             tls: self.tls,
             stopping: OnceLock::new(),
@@ -376,12 +367,14 @@ impl Server {
             tracing::debug!("over the connection cap: refused");
             if !implicit_tls {
                 // (An implicit-TLS client would first cost a handshake: just close.)
-                let mut out = BytesMut::new();
-                let enhanced = self.shared.config.extensions.enhanced_status_codes;
-                self.shared.busy.encode(&mut out, enhanced);
+                let config = &self.shared.config;
+                let busy = config.host_reply(&Reply::TOO_MANY_CONNECTIONS);
+                let mut session = Session::refuse(Arc::clone(config), busy);
                 let _ = sock.set_blocking();
                 let _ = sock.set_write_timeout(Some(Duration::from_secs(1)));
-                let _ = (&sock).write_all(&out);
+                while let Some(out) = session.poll_transmit() {
+                    let _ = (&sock).write_all(&out);
+                }
             }
             return None;
         }
