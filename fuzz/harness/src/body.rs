@@ -250,12 +250,13 @@ fn data_message(
     if seen > 0 {
         expected.push(Event::DataChunk(Bytes::copy_from_slice(&unstuffed[..seen])));
     }
-    expected.push(match end {
-        Some(reason) => Event::DataAborted { reason },
-        None => Event::DataEnd {
+    match end {
+        // A refused body ends its transaction: DataAborted, then Reset.
+        Some(reason) => expected.extend([Event::DataAborted { reason }, Event::Reset]),
+        None => expected.push(Event::DataEnd {
             size: unstuffed.len() as u64,
-        },
-    });
+        }),
+    }
 }
 
 /// The events of a BDAT message cut into chunks of `sizes` (the rest of the body in a last,
@@ -294,6 +295,8 @@ fn bdat_message(
                     reason: AbortReason::TooLarge,
                 });
             }
+            expected.push(Event::Reset); // the transaction is over
+
             failed = true;
             continue;
         }

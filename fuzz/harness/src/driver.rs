@@ -335,7 +335,19 @@ impl<P: Policy> Driver<P> {
                     _ => UsageError::ChallengeOutsideAuth,
                 };
                 assert_eq!(self.session.decide(bad), Err(expected));
-                assert_eq!(self.session.pending_decisions(), left);
+                // The core answered with the local error that fits instead: the recipient
+                // (or command) is refused, and the next decision is due.
+                assert_eq!(
+                    self.session.pending_decisions(),
+                    left - 1,
+                    "misuse left pending"
+                );
+                replies.push(match event {
+                    Event::DataEnd { .. } => Reply::MESSAGE_LOCAL_ERROR,
+                    Event::Auth { .. } | Event::AuthResponse { .. } => Reply::AUTH_LOCAL_ERROR,
+                    _ => Reply::LOCAL_ERROR,
+                });
+                continue;
             }
             let closing = matches!(&decision, Decision::Reject(r) if r.code() == 421);
             let accepted = matches!(decision, Decision::Accept | Decision::AcceptWith(_));
