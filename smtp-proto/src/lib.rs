@@ -93,6 +93,7 @@ pub mod address;
 mod auth;
 mod command;
 mod config;
+pub mod conn;
 mod data;
 mod error;
 mod event;
