@@ -186,12 +186,11 @@ impl Args {
 
     /// The rustls configuration of `--tls-cert`/`--tls-key` or `--self-signed`, if any.
     pub fn tls_config(&self) -> std::io::Result<Option<Arc<rustls::ServerConfig>>> {
-        let (chain, key) = match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => crate::tls::load_pem(cert, key)?,
-            _ if self.self_signed => crate::tls::self_signed(&[self.hostname.as_str()])?,
-            _ => return Ok(None),
-        };
-        crate::tls::server_config(chain, key).map(Some)
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => crate::tls::load_pem(cert, key).map(Some),
+            _ if self.self_signed => crate::tls::self_signed_config(&[&self.hostname]).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// The `tracing` filter for these flags: `info`, plus the adapters' protocol trace with

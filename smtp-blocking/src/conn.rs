@@ -4,7 +4,7 @@
 use crate::sock::Sock;
 use crate::{ConnInfo, Error, Handler, TlsInfo};
 use bytes::{Buf, Bytes};
-use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, ProxyError, ProxyHeader, TrustedNetworks};
+use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, ProxyError, TrustedNetworks};
 use smtp_proto::{Config, Event, Protocol, Reply, Session, Timeout, UsageError};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -111,12 +111,9 @@ pub(crate) fn serve<H: Handler>(
     let session = Session::new(Arc::clone(&shared.config));
     let mut conn = Conn {
         shared,
-        info: ConnInfo {
-            peer,
-            local,
-            proxy: None,
-            unix,
-            tls: None,
+        info: match unix {
+            Some(path) => ConnInfo::unix(path),
+            None => ConnInfo::new(peer, local),
         },
         session,
         io: Stream::Plain(sock),
@@ -252,23 +249,19 @@ impl Conn {
             Event::MailFrom { from, params } => handler.mail(&from, &params),
             Event::RcptTo { to, params } => handler.rcpt(&to, &params),
             Event::DataStart => return self.data(handler),
-            Event::Reset => return Ok(handler.reset()),
-            Event::DataAborted { reason } => return Ok(debug!(?reason, "message abandoned")),
-            Event::StartTls { discarded } => {
-                if discarded > 0 {
-                    warn!(
-                        discarded,
-                        "input after STARTTLS discarded (command injection?)"
-                    );
-                }
-                self.transmit()?;
-                let info = self.handshake(&[])?;
-                self.session
-                    .handle_tls_established()
-                    .map_err(io::Error::other)?;
-                return Ok(handler.tls(&info));
+            Event::Reset => {
+                handler.reset();
+                return Ok(());
             }
-            Event::Closed(reason) => return Ok(debug!(?reason, "session over")),
+            Event::StartTls { discarded } => return self.starttls(discarded, handler),
+            Event::DataAborted { reason } => {
+                debug!(?reason, "message abandoned");
+                return Ok(());
+            }
+            Event::Closed(reason) => {
+                debug!(?reason, "session over");
+                return Ok(());
+            }
             // An event of a newer core that this adapter cannot ask the handler about.
             event if event.needs_decision() => Err("no handler for this event".into()),
             _ => return Ok(()),
@@ -278,6 +271,23 @@ impl Conn {
             Err(e) => failed(&mut self.session, e),
         };
         misfit(result);
+        Ok(())
+    }
+
+    /// STARTTLS was accepted: the `220` goes out, then the handshake on the raw socket.
+    fn starttls<H: Handler>(&mut self, discarded: usize, handler: &mut H) -> io::Result<()> {
+        if discarded > 0 {
+            warn!(
+                discarded,
+                "input after STARTTLS discarded (command injection?)"
+            );
+        }
+        self.transmit()?;
+        let info = self.handshake(&[])?;
+        self.session
+            .handle_tls_established()
+            .map_err(io::Error::other)?;
+        handler.tls(&info);
         Ok(())
     }
 
@@ -366,13 +376,9 @@ impl Conn {
             }
         };
         let header = decoded.header.as_ref();
-        if let Some(client) = header.and_then(ProxyHeader::source) {
-            self.info.proxy = Some(self.info.peer);
-            self.info.peer = client;
-            tracing::Span::current().record("client", tracing::field::display(client));
-        }
-        if let Some(local) = header.and_then(ProxyHeader::destination) {
-            self.info.local = local;
+        self.info.apply_proxy(header);
+        if self.info.proxy.is_some() {
+            tracing::Span::current().record("client", tracing::field::display(self.info.peer));
         }
         debug!(client = %self.info.peer, header = header.is_some(), "PROXY header read");
         Ok(leftover)
@@ -397,7 +403,7 @@ impl Conn {
             sock.set_read_timeout(Some(left))?;
             tls.complete_io(&mut sock)?;
         }
-        let info = TlsInfo::of(&tls);
+        let info = smtp_tls::tls_info(&tls);
         tracing::Span::current().record("tls", tracing::field::display(&info));
         debug!(%info, "TLS established");
         self.info.tls = Some(info.clone());

@@ -1,71 +1,15 @@
 //! The application's side: [`Handler`], what it learns about a connection, and [`serve`].
 
-use crate::{Body, Server};
+use crate::{Body, ConnInfo, Envelope, Server, TlsInfo};
 use smtp_proto::address::{ForwardPath, ReversePath};
 use smtp_proto::params::{MailParams, RcptParams};
 use smtp_proto::{Credentials, Decision, Reply, Secret};
-use std::fmt;
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 
 /// The error a handler may return. It becomes a `451 4.3.0` reply (`554 5.3.0` at the end of
 /// data), never a dropped connection; it is logged at `warn`.
 pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// The negotiated TLS parameters of a connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TlsInfo {
-    /// The protocol version, e.g. `TLSv1_3`.
-    pub version: rustls::ProtocolVersion,
-    /// The cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
-    pub cipher: rustls::CipherSuite,
-    /// The server name the client asked for (SNI), if any.
-    pub server_name: Option<String>,
-}
-
-impl TlsInfo {
-    pub(crate) fn of(conn: &rustls::ServerConnection) -> TlsInfo {
-        TlsInfo {
-            version: conn
-                .protocol_version()
-                .unwrap_or(rustls::ProtocolVersion::Unknown(0)),
-            cipher: conn
-                .negotiated_cipher_suite()
-                .map_or(rustls::CipherSuite::Unknown(0), |s| s.suite()),
-            server_name: conn.server_name().map(str::to_owned),
-        }
-    }
-}
-
-impl fmt::Display for TlsInfo {
-    /// `TLSv1_3 TLS13_AES_256_GCM_SHA384`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} {:?}", self.version, self.cipher)
-    }
-}
-
-/// What the server knows about a connection when it opens.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ConnInfo {
-    /// The client's address: the socket's peer, or with the PROXY protocol
-    /// ([`Builder::proxy_protocol`](crate::Builder::proxy_protocol)) the source address in
-    /// the proxy's header.
-    pub peer: SocketAddr,
-    /// The local address the client connected to (with the PROXY protocol, the header's
-    /// destination address).
-    pub local: SocketAddr,
-    /// The proxy's own address (the socket's peer), when a PROXY header gave the client's.
-    pub proxy: Option<SocketAddr>,
-    /// The socket path, for a connection on a Unix-domain listener
-    /// ([`Builder::unix_listener`](crate::Builder::unix_listener)); `peer` and `local` are
-    /// then unspecified (`0.0.0.0:0`).
-    pub unix: Option<std::path::PathBuf>,
-    /// Set for an implicit-TLS connection (the handshake is done before
-    /// [`Handler::connect`]). After STARTTLS, [`Handler::tls`] tells.
-    pub tls: Option<TlsInfo>,
-}
 
 /// The application's side of one SMTP connection: `smtp-tokio`'s handler, synchronous.
 ///
@@ -178,22 +122,6 @@ pub trait Handler: Send + 'static {
     fn reset(&mut self) {}
 }
 
-/// The envelope of a message, for the closure of [`serve`].
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct Envelope {
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// The name the client gave in HELO/EHLO.
-    pub helo: String,
-    /// The reverse-path of MAIL FROM.
-    pub from: ReversePath,
-    /// The accepted recipients, in order.
-    pub to: Vec<ForwardPath>,
-    /// The TLS parameters, if the connection is under TLS.
-    pub tls: Option<TlsInfo>,
-}
-
 /// The [`Handler`] of [`serve`]: collects the envelope and calls the closure with the body.
 #[derive(Clone)]
 struct FnHandler<F> {
@@ -206,8 +134,7 @@ where
     F: Fn(Envelope, &mut Body<'_>) -> Result<Decision, Error> + Clone + Send + Sync + 'static,
 {
     fn connect(&mut self, info: &ConnInfo) -> Result<Decision, Error> {
-        self.envelope.peer = info.peer;
-        self.envelope.tls = info.tls.clone();
+        self.envelope = Envelope::new(info);
         Ok(Decision::Accept)
     }
 
@@ -264,14 +191,7 @@ where
     F: Fn(Envelope, &mut Body<'_>) -> Result<Decision, Error> + Clone + Send + Sync + 'static,
 {
     let server = Server::builder().listener(listener).build()?;
-    let envelope = Envelope {
-        peer: server
-            .local_addr()
-            .unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
-        helo: String::new(),
-        from: ReversePath::Null,
-        to: Vec::new(),
-        tls: None,
-    };
+    let placeholder = ConnInfo::new(([0, 0, 0, 0], 0).into(), ([0, 0, 0, 0], 0).into());
+    let envelope = Envelope::new(&placeholder); // replaced at connect
     server.serve(FnHandler { f, envelope })
 }

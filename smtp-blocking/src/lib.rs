@@ -55,13 +55,15 @@ mod server;
 mod sock;
 
 pub use conn::Body;
-pub use handler::{serve, ConnInfo, Envelope, Error, Handler, TlsInfo};
+pub use handler::{serve, Error, Handler};
 pub use parsed::ParsedBody;
 pub use rustls;
 pub use server::{Builder, Server, ShutdownHandle};
 pub use smtp_proto as proto;
+pub use smtp_proto::conn::{ConnInfo, Envelope, TlsInfo};
 pub use smtp_proto::mime::BodyEvent;
 pub use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 pub use smtp_proto::{
     Config, Credentials, Decision, EnhancedCode, Protocol, Reply, Secret, TimeoutKind, Timeouts,
 };
+pub use smtp_tls as tls;

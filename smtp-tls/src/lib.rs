@@ -1,14 +1,25 @@
-//! TLS configuration from PEM files (the seed's `ConfigureTLS`).
+//! The rustls pieces that `smtp-tokio` and `smtp-blocking` share (each re-exports this
+//! crate as its `tls` module): a server configuration from PEM files (the seed's
+//! `ConfigureTLS`), and [`tls_info`], the parameters of a finished handshake for the
+//! application.
+//!
+//! ```no_run
+//! let config = smtp_tls::load_pem("cert.pem", "key.pem")?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use smtp_proto::conn::TlsInfo;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
 /// A rustls server configuration from a PEM certificate chain (leaf first) and a PEM private
-/// key (PKCS#8, PKCS#1 or SEC1), for [`Builder::tls`](crate::Builder::tls). Uses the process's
+/// key (PKCS#8, PKCS#1 or SEC1), for the adapters' `Builder::tls`. Uses the process's
 /// default crypto provider, or aws-lc-rs, with the safe default protocol versions.
 pub fn load_pem(
     cert_path: impl AsRef<Path>,
@@ -46,4 +57,38 @@ pub fn server_config(
         .with_single_cert(chain, key)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     Ok(Arc::new(config))
+}
+
+/// What the application learns of a finished handshake: version, cipher suite and SNI name,
+/// as rustls names them (`TLSv1_3`, `TLS13_AES_256_GCM_SHA384`).
+pub fn tls_info(conn: &rustls::ServerConnection) -> TlsInfo {
+    let version = conn
+        .protocol_version()
+        .unwrap_or(rustls::ProtocolVersion::Unknown(0));
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .map_or(rustls::CipherSuite::Unknown(0), |s| s.suite());
+    let server_name = conn.server_name().map(str::to_owned);
+    TlsInfo::new(format!("{version:?}"), format!("{cipher:?}"), server_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_files_round_trip_and_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("smtp-tls-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        assert!(load_pem(&cert, &key).is_ok());
+        let e = load_pem(&key, &key).unwrap_err();
+        assert!(e.to_string().contains("key.pem"), "{e}");
+        let e = load_pem(&cert, dir.join("missing.pem")).unwrap_err();
+        assert!(e.to_string().contains("missing.pem"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

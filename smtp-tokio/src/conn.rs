@@ -3,7 +3,7 @@
 use crate::body::{Body, Piece};
 use crate::{ConnInfo, Error, Handler, TlsInfo};
 use bytes::{Buf, Bytes};
-use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, ProxyHeader, TrustedNetworks};
+use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, TrustedNetworks};
 use smtp_proto::{Config, Decision, Event, Protocol, Reply, Session, UsageError};
 use std::future::{pending, Future};
 use std::io;
@@ -120,12 +120,9 @@ pub(crate) async fn serve<H: Handler>(
     let session = Session::new(Arc::clone(&shared.config));
     let mut conn = Conn {
         shared,
-        info: ConnInfo {
-            peer,
-            local,
-            proxy: None,
-            unix,
-            tls: None,
+        info: match unix {
+            Some(path) => ConnInfo::unix(path),
+            None => ConnInfo::new(peer, local),
         },
         session,
         opened: false,
@@ -232,13 +229,9 @@ impl<H: Handler> Conn<H> {
             }
         };
         let header = decoded.header.as_ref();
-        if let Some(client) = header.and_then(ProxyHeader::source) {
-            self.info.proxy = Some(self.info.peer);
-            self.info.peer = client;
-            tracing::Span::current().record("client", tracing::field::display(client));
-        }
-        if let Some(local) = header.and_then(ProxyHeader::destination) {
-            self.info.local = local;
+        self.info.apply_proxy(header);
+        if self.info.proxy.is_some() {
+            tracing::Span::current().record("client", tracing::field::display(self.info.peer));
         }
         debug!(client = %self.info.peer, header = header.is_some(), "PROXY header read");
         Ok(())
@@ -458,7 +451,7 @@ impl<H: Handler> Conn<H> {
         let after = self.shared.config.timeouts.tls_handshake;
         let plain = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
         let tls = timed(after, acceptor.accept(plain)).await?;
-        let info = TlsInfo::of(tls.get_ref().1);
+        let info = smtp_tls::tls_info(tls.get_ref().1);
         tracing::Span::current().record("tls", tracing::field::display(&info));
         debug!(%info, "TLS established");
         self.info.tls = Some(info.clone());

@@ -63,15 +63,16 @@ mod body;
 mod conn;
 mod handler;
 mod server;
-pub mod tls;
 
 pub use body::{Body, ParsedBody};
-pub use handler::{serve, ConnInfo, Envelope, Error, Handler, TlsInfo};
+pub use handler::{serve, Error, Handler};
 pub use server::{Builder, Server};
 pub use smtp_proto as proto;
+pub use smtp_proto::conn::{ConnInfo, Envelope, TlsInfo};
 pub use smtp_proto::mime::BodyEvent;
 pub use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 pub use smtp_proto::{
     Config, Credentials, Decision, EnhancedCode, Protocol, Reply, Secret, TimeoutKind, Timeouts,
 };
+pub use smtp_tls as tls;
 pub use tokio_rustls::rustls;
