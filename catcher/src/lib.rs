@@ -1,10 +1,12 @@
 //! # smtp-catcher: what the example mail-catcher servers share
 //!
 //! The workspace ships a development mail catcher twice, once per adapter (`smtp-tokio`'s
-//! `smtpd` example now, a blocking one later). Everything they have in common that is not SMTP
+//! `smtpd` and `smtp-blocking`'s `smtpd-blocking`). Everything they have in common that is not SMTP
 //! lives here, in plain synchronous code (`std::fs`) that both can call:
 //!
 //! - [`Args`]: the command line (clap), and the [`Config`](smtp_proto::Config) it describes.
+//! - [`Catcher`]: the answer to every SMTP event and the storing of each [`Message`], so
+//!   that each example's handler only forwards to it and reads the body its own way.
 //! - [`Maildir`]: delivery that keeps the promise of a `250` (RFC 5321 section 6.1): write to
 //!   `tmp/`, fsync, rename into `new/`, fsync the folder.
 //! - [`trace_headers`]: the `Return-Path` and `Received` fields (RFC 5321 section 4.4).
@@ -18,6 +20,7 @@
 
 mod args;
 mod auth;
+mod catcher;
 mod maildir;
 mod policy;
 pub mod tls;
@@ -25,6 +28,7 @@ mod trace;
 
 pub use args::Args;
 pub use auth::AuthFile;
+pub use catcher::{Catcher, Message, NewMessage, Settings};
 /// The clap trait that gives [`Args::parse`], re-exported so servers need no clap dependency.
 pub use clap::Parser;
 pub use maildir::{Delivery, Maildir};

@@ -624,7 +624,7 @@ async fn smtpd_proxy_protocol_puts_the_client_in_received() {
 
 #[tokio::test]
 async fn smtpd_logs_header_validation_and_mime_structure_at_debug() {
-    let mut smtpd = Smtpd::start_with("mime", &[], Some("info,smtpd=debug"));
+    let mut smtpd = Smtpd::start_with("mime", &[], Some("info,smtp_catcher=debug"));
     let addr = smtpd.addr("listening for SMTP addr=");
     let mut client = Client::connect(addr).await;
     client.hello().await;

@@ -1,0 +1,434 @@
+//! [`Catcher`]: the mail catcher's answers to every SMTP event and its message storage,
+//! written once for both example servers. Each example's handler forwards to it; only how
+//! the body is read (async or blocking) and where file IO runs differ.
+
+use crate::{received_protocol, trace_headers, Args, AuthFile, Delivery, Maildir};
+use crate::{RecipientPolicy, Trace};
+use smtp_proto::address::{ForwardPath, ReversePath};
+use smtp_proto::conn::{ConnInfo, TlsInfo};
+use smtp_proto::mime::{BodyEvent, MimeEvent, Violation};
+use smtp_proto::{Credentials, Decision, Reply};
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tracing::{debug, error, info, warn};
+
+/// Body octets gathered before each write to the file (async servers run the writes on
+/// their blocking pool).
+const WRITE_BATCH: usize = 256 << 10;
+
+/// What every connection of a catcher shares: where messages go, and the policies.
+#[derive(Debug)]
+pub struct Settings {
+    /// `None` with `--discard`.
+    maildir: Option<Maildir>,
+    policy: RecipientPolicy,
+    hostname: String,
+    users: Option<AuthFile>,
+    /// `--lmtp`: the TCP listener speaks LMTP (a Unix socket always does).
+    lmtp: bool,
+}
+
+impl Settings {
+    /// The settings of the command line: opens the Maildir (unless `--discard`) and the auth
+    /// file, and logs what the server will do. `tls`: whether TLS is configured.
+    pub fn from_args(args: &Args, tls: bool) -> io::Result<Settings> {
+        if tls && args.self_signed {
+            info!("TLS with a self-signed certificate: clients must not verify it");
+        }
+        if let Some((trusted, _)) = args.proxy() {
+            let networks: Vec<String> =
+                trusted.networks().iter().map(ToString::to_string).collect();
+            let trusted = networks.join(",");
+            info!(trusted, "PROXY protocol required from trusted proxies");
+        }
+        let users = args.auth_users()?;
+        if let Some(users) = &users {
+            info!(users = users.len(), "AUTH PLAIN and LOGIN offered");
+            if !tls && !args.allow_insecure_auth {
+                warn!("--auth-file without TLS: AUTH is offered only under TLS (see --self-signed, --allow-insecure-auth)");
+            }
+        }
+        let maildir = match args.discard {
+            true => None,
+            false => Some(Maildir::open(&args.maildir)?),
+        };
+        match &maildir {
+            Some(m) => info!(maildir = %m.path().display(), "storing messages"),
+            None => info!("--discard: messages are accepted and thrown away"),
+        }
+        Ok(Settings {
+            maildir,
+            policy: args.policy(),
+            hostname: args.hostname.clone(),
+            users,
+            lmtp: args.lmtp,
+        })
+    }
+}
+
+/// One connection of the catcher: the envelope so far, and the catcher's answer to each
+/// event. Clone a prototype per connection.
+#[derive(Clone, Debug)]
+pub struct Catcher {
+    settings: Arc<Settings>,
+    peer: Option<IpAddr>,
+    helo: String,
+    esmtp: bool,
+    tls: Option<TlsInfo>,
+    from: ReversePath,
+    to: Vec<ForwardPath>,
+    /// The user that authenticated, if any.
+    user: Option<String>,
+    /// The connection speaks LMTP.
+    lmtp: bool,
+}
+
+impl Catcher {
+    /// The prototype for a server's connections.
+    pub fn new(settings: Arc<Settings>) -> Catcher {
+        Catcher {
+            settings,
+            peer: None,
+            helo: String::new(),
+            esmtp: false,
+            tls: None,
+            from: ReversePath::Null,
+            to: Vec::new(),
+            user: None,
+            lmtp: false,
+        }
+    }
+
+    /// A client connected: accepted.
+    pub fn connect(&mut self, info: &ConnInfo) -> Decision {
+        self.tls = info.tls.clone();
+        self.peer = Some(info.peer.ip());
+        self.lmtp = info.unix.is_some() || self.settings.lmtp;
+        if let Some(proxy) = info.proxy {
+            debug!(client = %info.peer, %proxy, "client address from the PROXY header");
+        }
+        Decision::Accept
+    }
+
+    /// AUTH: the credentials against `--auth-file` (`535 5.7.8` if they are wrong).
+    pub fn auth(&mut self, mechanism: &str, credentials: &Credentials) -> Decision {
+        let users = self.settings.users.as_ref();
+        match users.and_then(|u| u.check(credentials)) {
+            Some(user) => {
+                info!(user, mechanism, "authenticated");
+                self.user = Some(user.to_owned());
+                Decision::Accept
+            }
+            None => {
+                info!(mechanism, "authentication failed");
+                Decision::Reject(Reply::BAD_CREDENTIALS)
+            }
+        }
+    }
+
+    /// HELO/EHLO: accepted, the name kept for the `Received` field.
+    pub fn helo(&mut self, domain: &str, esmtp: bool) -> Decision {
+        self.helo = domain.to_owned();
+        self.esmtp = esmtp;
+        Decision::Accept
+    }
+
+    /// STARTTLS completed.
+    pub fn tls(&mut self, info: &TlsInfo) {
+        self.tls = Some(info.clone());
+    }
+
+    /// MAIL: accepted.
+    pub fn mail(&mut self, from: &ReversePath) -> Decision {
+        self.from = from.clone();
+        self.to.clear();
+        Decision::Accept
+    }
+
+    /// RCPT: refused or deferred if `--reject-recipients` / `--defer-recipients` match.
+    pub fn rcpt(&mut self, to: &ForwardPath) -> Decision {
+        let address = match to.mailbox() {
+            Some(mailbox) => mailbox.to_string(),
+            None => "Postmaster".to_owned(),
+        };
+        if let Some(reply) = self.settings.policy.check(&address) {
+            info!(to = %to, code = reply.code(), "recipient refused by policy");
+            return Decision::Reject(reply);
+        }
+        self.to.push(to.clone());
+        Decision::Accept
+    }
+
+    /// The transaction was abandoned.
+    pub fn reset(&mut self) {
+        self.to.clear();
+    }
+
+    /// The body begins: takes the envelope for a message. [`NewMessage::open`] does the file
+    /// IO (run it where blocking is fine).
+    pub fn start_message(&mut self) -> NewMessage {
+        let to = std::mem::take(&mut self.to);
+        let recipients: Vec<String> = to.iter().map(ToString::to_string).collect();
+        let tls = self.tls.as_ref().map(ToString::to_string);
+        NewMessage {
+            maildir: self.settings.maildir.clone(),
+            return_path: self.from.to_string(),
+            recipients: recipients.join(","),
+            single: to.len() == 1,
+            helo: self.helo.clone(),
+            peer: self.peer.unwrap_or([0, 0, 0, 0].into()),
+            by: self.settings.hostname.clone(),
+            protocol: received_protocol(self.lmtp, self.esmtp, tls.is_some(), self.user.is_some()),
+            tls,
+        }
+    }
+}
+
+/// A message about to be stored: its envelope and trace data, before any file exists.
+#[derive(Debug)]
+pub struct NewMessage {
+    maildir: Option<Maildir>,
+    return_path: String,
+    recipients: String,
+    single: bool,
+    helo: String,
+    peer: IpAddr,
+    by: String,
+    protocol: &'static str,
+    tls: Option<String>,
+}
+
+impl NewMessage {
+    /// Creates the file in the Maildir's `tmp/` and writes the `Return-Path` and `Received`
+    /// fields (RFC 5321 section 4.4) into the write buffer. With `--discard`, nothing. A
+    /// failure is kept: [`Message::finish`] answers `451`.
+    pub fn open(self) -> Message {
+        let mut message = Message {
+            delivery: None,
+            pending: Vec::new(),
+            size: 0,
+            failed: None,
+            structure: Structure::default(),
+            from: self.return_path.clone(),
+            recipients: self.recipients.clone(),
+        };
+        let Some(maildir) = &self.maildir else {
+            return message;
+        };
+        match maildir.create() {
+            Ok(delivery) => {
+                let headers = trace_headers(&Trace {
+                    return_path: &self.return_path,
+                    helo: &self.helo,
+                    peer: self.peer,
+                    by: &self.by,
+                    protocol: self.protocol,
+                    tls: self.tls.as_deref(),
+                    id: delivery.name(),
+                    recipient: self.single.then_some(self.recipients.as_str()),
+                    date: SystemTime::now(),
+                });
+                message.pending.extend_from_slice(headers.as_bytes());
+                message.delivery = Some(delivery);
+            }
+            Err(e) => message.failed = Some(e),
+        }
+        message
+    }
+}
+
+/// A message being stored. Feed it the body ([`push`](Self::push), or
+/// [`event`](Self::event) for a parsed body), [`flush`](Self::flush) when
+/// [`flush_due`](Self::flush_due), then [`finish`](Self::finish). Dropped unfinished (the
+/// client went away), it leaves no file.
+#[derive(Debug)]
+pub struct Message {
+    /// `None` with `--discard`, or when the file could not be created.
+    delivery: Option<Delivery>,
+    pending: Vec<u8>,
+    size: u64,
+    /// The first storage error: the rest is not written, and the answer is `451`.
+    failed: Option<io::Error>,
+    structure: Structure,
+    from: String,
+    recipients: String,
+}
+
+impl Message {
+    /// Body octets.
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.size += chunk.len() as u64;
+        if self.delivery.is_some() && self.failed.is_none() {
+            self.pending.extend_from_slice(chunk);
+        }
+    }
+
+    /// An event of a parsed body (`with_raw`): raw octets are stored, the MIME events and
+    /// header check noted for the debug log.
+    pub fn event(&mut self, event: BodyEvent) {
+        match event {
+            BodyEvent::Raw(chunk) => self.push(&chunk),
+            event => self.structure.note(event),
+        }
+    }
+
+    /// Whether to parse the body and log its header check and MIME structure
+    /// ([`event`](Self::event)): when `smtp_catcher` logs at debug level
+    /// (`RUST_LOG=info,smtp_catcher=debug`).
+    pub fn wants_structure(&self) -> bool {
+        tracing::enabled!(tracing::Level::DEBUG)
+    }
+
+    /// Enough is buffered for a write.
+    pub fn flush_due(&self) -> bool {
+        self.pending.len() >= WRITE_BATCH
+    }
+
+    /// Writes what is buffered to the file (blocking IO).
+    pub fn flush(&mut self) {
+        if let (Some(delivery), None) = (&mut self.delivery, &self.failed) {
+            if let Err(e) = delivery.write_all(&self.pending) {
+                self.failed = Some(e);
+            }
+        }
+        self.pending.clear();
+    }
+
+    /// The whole body arrived: writes the rest, makes the file durable in `new/` (blocking
+    /// IO), logs one line, and gives the answer: `250 2.0.0 Stored as <file>`, or `451 4.3.0`
+    /// if the message could not be stored.
+    pub fn finish(mut self) -> Decision {
+        self.flush();
+        self.structure.log();
+        let (from, to, size) = (&self.from, &self.recipients, self.size);
+        if let Some(e) = self.failed {
+            return cannot_store(e);
+        }
+        let Some(delivery) = self.delivery else {
+            info!(from = %from, to = %to, size, "message discarded");
+            return Decision::Accept;
+        };
+        match delivery.commit() {
+            Ok(path) => {
+                info!(from = %from, to = %to, size, file = %path.display(), "message stored");
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                let reply = Reply::new(250, "2.0.0".parse().ok(), format!("Stored as {name}"));
+                reply.map_or(Decision::Accept, Decision::AcceptWith)
+            }
+            Err(e) => cannot_store(e),
+        }
+    }
+}
+
+/// A message that cannot be stored is not accepted: `451`, so the client tries again later.
+fn cannot_store(e: io::Error) -> Decision {
+    error!(error = %e, "cannot store the message");
+    let reply = Reply::new(
+        451,
+        "4.3.0".parse().ok(),
+        "Cannot store the message, try again later",
+    );
+    Decision::Reject(reply.expect("a valid reply"))
+}
+
+/// What the MIME events told: each part's depth, type and decoded size, the warnings, and
+/// the header validation. Logged at debug level when the message is complete.
+#[derive(Debug, Default)]
+struct Structure {
+    parts: Vec<(usize, String, u64)>,
+    open: Vec<usize>,
+    warnings: Vec<String>,
+    violations: Option<Vec<Violation>>,
+}
+
+impl Structure {
+    fn note(&mut self, event: BodyEvent) {
+        match event {
+            BodyEvent::Headers(violations) => self.violations = Some(violations),
+            BodyEvent::Mime(MimeEvent::PartStart(info)) => {
+                self.open.push(self.parts.len());
+                let mime_type = info.content_type.mime_type().to_string();
+                self.parts.push((info.depth, mime_type, 0));
+            }
+            BodyEvent::Mime(MimeEvent::PartEnd(end)) => {
+                if let Some(i) = self.open.pop() {
+                    self.parts[i].2 = end.decoded_size;
+                }
+            }
+            BodyEvent::Mime(MimeEvent::Warning(w)) => self.warnings.push(w.to_string()),
+            _ => {}
+        }
+    }
+
+    fn log(&self) {
+        let Some(violations) = &self.violations else {
+            return; // the body was not parsed
+        };
+        let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        debug!(valid = list.is_empty(), violations = ?list, "headers checked (RFC 5322)");
+        let parts: Vec<String> = (self.parts.iter())
+            .map(|(depth, mime_type, size)| format!("{}{mime_type} {size}", "  ".repeat(*depth)))
+            .collect();
+        debug!(parts = ?parts, warnings = ?self.warnings, "MIME structure (decoded octets)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn settings(dir: &std::path::Path, extra: &[&str]) -> Arc<Settings> {
+        let maildir = dir.to_str().unwrap();
+        let mut argv = vec!["smtpd", "--maildir", maildir, "--hostname", "mx.test"];
+        argv.extend_from_slice(extra);
+        let args = Args::try_parse_from(argv).unwrap();
+        Arc::new(Settings::from_args(&args, false).unwrap())
+    }
+
+    fn envelope(catcher: &mut Catcher, to: &[&str]) {
+        let info = ConnInfo::new(
+            "192.0.2.1:4000".parse().unwrap(),
+            "127.0.0.1:25".parse().unwrap(),
+        );
+        assert_eq!(catcher.connect(&info), Decision::Accept);
+        assert_eq!(catcher.helo("client.test", true), Decision::Accept);
+        let from = ReversePath::Mailbox("a@b.test".parse().unwrap());
+        assert_eq!(catcher.mail(&from), Decision::Accept);
+        for to in to {
+            catcher.rcpt(&ForwardPath::Mailbox(to.parse().unwrap()));
+        }
+    }
+
+    #[test]
+    fn stores_with_trace_fields_and_applies_the_policy() {
+        let dir = std::env::temp_dir().join(format!("catcher-flow-{}", std::process::id()));
+        let settings = settings(&dir, &["--reject-recipients", "^nobody@"]);
+        let mut catcher = Catcher::new(settings);
+        envelope(&mut catcher, &["x@y.test", "nobody@y.test"]);
+        let mut message = catcher.start_message().open();
+        message.push(b"Subject: hi\r\n\r\nbody\r\n");
+        let Decision::AcceptWith(reply) = message.finish() else {
+            panic!("stored");
+        };
+        let name = reply.text().strip_prefix("Stored as ").unwrap().to_owned();
+        let stored = std::fs::read_to_string(dir.join("new").join(&name)).unwrap();
+        assert!(stored.starts_with("Return-Path: <a@b.test>\r\nReceived: from client.test"));
+        assert!(stored.contains("by mx.test with ESMTP"), "{stored}");
+        assert!(
+            stored.contains("for <x@y.test>"),
+            "one recipient: the policy refused the other\n{stored}"
+        );
+        assert!(stored.ends_with("\r\nSubject: hi\r\n\r\nbody\r\n"));
+        // Abandoned: no file left behind.
+        envelope(&mut catcher, &["x@y.test"]);
+        let mut message = catcher.start_message().open();
+        message.push(b"partial");
+        drop(message);
+        assert_eq!(std::fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
+        assert_eq!(std::fs::read_dir(dir.join("new")).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
