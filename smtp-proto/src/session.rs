@@ -683,8 +683,6 @@ impl Session {
                     }
                     self.put(&r);
                     self.abort_data(AbortReason::Reset);
-                    // Closing: the other LMTP recipients' replies are no longer due.
-                    self.pending = None;
                     self.close(CloseReason::Rejected);
                 } else if matches!(pending, Pending::Auth) {
                     // Failed logins count toward the error limit: no endless password guessing.
