@@ -7,7 +7,6 @@ use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, TrustedNetworks};
 use smtp_proto::{Config, Decision, Event, Protocol, Reply, Session, UsageError};
 use std::future::{pending, Future};
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -31,11 +30,8 @@ pub(crate) struct Shared {
 /// An accepted connection, as the listener gave it.
 pub(crate) struct Accepted {
     pub io: Box<dyn Io>,
-    /// The socket's peer and local addresses (unspecified for a Unix socket).
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
-    /// The socket path of a Unix-domain connection.
-    pub unix: Option<std::path::PathBuf>,
+    /// The socket's addresses, or its path for a Unix-domain connection.
+    pub info: ConnInfo,
     /// The listener is the implicit-TLS one.
     pub implicit_tls: bool,
 }
@@ -104,26 +100,20 @@ pub(crate) async fn serve<H: Handler>(
 ) {
     let Accepted {
         io,
-        peer,
-        local,
-        unix,
+        info,
         implicit_tls,
     } = accepted;
-    let span = match &unix {
+    let empty = tracing::field::Empty;
+    let span = match &info.unix {
         Some(path) => {
-            tracing::info_span!("smtp", unix = %path.display(), client = tracing::field::Empty, tls = tracing::field::Empty)
+            tracing::info_span!("smtp", unix = %path.display(), client = empty, tls = empty)
         }
-        None => {
-            tracing::info_span!("smtp", %peer, client = tracing::field::Empty, tls = tracing::field::Empty)
-        }
+        None => tracing::info_span!("smtp", peer = %info.peer, client = empty, tls = empty),
     };
     let session = Session::new(Arc::clone(&shared.config));
     let mut conn = Conn {
         shared,
-        info: match unix {
-            Some(path) => ConnInfo::unix(path),
-            None => ConnInfo::new(peer, local),
-        },
+        info,
         session,
         opened: false,
         io,

@@ -1,12 +1,12 @@
 //! [`Server`] and its [`Builder`]: listeners, limits, TLS, the connection cap and shutdown.
 
 use crate::conn::{self, Accepted, Shared};
-use crate::Handler;
+use crate::{ConnInfo, Handler};
 use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 use smtp_proto::{Config, Timeouts, TlsPolicy};
 use std::future::{pending, Future};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -352,9 +352,7 @@ async fn accept(listener: Option<&TcpListener>, implicit_tls: bool) -> io::Resul
     let _ = tcp.set_nodelay(true);
     Ok(Accepted {
         io: Box::new(tcp),
-        peer,
-        local,
-        unix: None,
+        info: ConnInfo::new(peer, local),
         implicit_tls,
     })
 }
@@ -378,12 +376,9 @@ async fn accept_unix(listener: Option<&UnixListener>) -> io::Result<Accepted> {
         .ok()
         .and_then(|a| a.as_pathname().map(PathBuf::from))
         .unwrap_or_default();
-    let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
     Ok(Accepted {
         io: Box::new(stream),
-        peer: unspecified,
-        local: unspecified,
-        unix: Some(path),
+        info: ConnInfo::unix(path),
         implicit_tls: false,
     })
 }
