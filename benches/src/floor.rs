@@ -9,7 +9,8 @@
 //! [`Floor`] is the protocol half, without IO; [`serve_tokio`] drives it as our tokio adapter
 //! does (a task per connection on a multi-threaded runtime), [`serve_threads`] as our
 //! blocking adapter does (a thread per connection). Both read into a 16 KiB buffer, as the
-//! adapters do.
+//! adapters do; the tokio one allocates it when the connection first becomes readable (a
+//! greeted, silent connection has none), the threaded one at its first read.
 
 use memchr::memmem::Finder;
 use std::io::{self, Read, Write};
@@ -32,7 +33,9 @@ const TOO_LONG: &[u8] = b"500 5.5.6 Line too long\r\n";
 
 /// One connection's protocol state: the read buffer, and the replies not yet written.
 pub struct Floor {
-    buf: Box<[u8]>,
+    /// Allocated at the first read: a connection that stays silent after the greeting
+    /// costs no buffer.
+    buf: Vec<u8>,
     /// Octets in `buf` not yet consumed start at `pos` and end at `len`.
     pos: usize,
     len: usize,
@@ -56,7 +59,7 @@ impl Floor {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(GREETING);
         Floor {
-            buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            buf: Vec::new(),
             pos: 0,
             len: 0,
             in_data: false,
@@ -68,10 +71,17 @@ impl Floor {
 
     /// Where the next read goes.
     pub fn read_buf(&mut self) -> &mut [u8] {
-        if self.len == self.buf.len() {
+        if self.buf.is_empty() {
+            self.buf = vec![0; READ_BUFFER];
+        } else if self.len == self.buf.len() {
             self.compact();
         }
         &mut self.buf[self.len..]
+    }
+
+    /// The read buffer was allocated (at the first [`read_buf`](Self::read_buf)).
+    pub fn has_buffer(&self) -> bool {
+        !self.buf.is_empty()
     }
 
     /// The replies to write before the next read; [`written`](Self::written) once they are.
@@ -180,7 +190,7 @@ pub async fn serve_tokio(listener: tokio::net::TcpListener) -> io::Result<()> {
 }
 
 async fn session_tokio(mut sock: tokio::net::TcpStream) -> io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut floor = Floor::new();
     loop {
         if !floor.output().is_empty() {
@@ -190,11 +200,28 @@ async fn session_tokio(mut sock: tokio::net::TcpStream) -> io::Result<()> {
         if floor.is_done() {
             return sock.shutdown().await;
         }
-        let n = sock.read(floor.read_buf()).await?;
-        if n == 0 {
-            return Ok(());
+        // Readiness first, so that the buffer exists only once there is something to read
+        // (readiness can be spurious: the first read goes to the stack).
+        sock.readable().await?;
+        if !floor.has_buffer() {
+            let mut first = [0; 512];
+            match sock.try_read(&mut first) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    floor.read_buf()[..n].copy_from_slice(&first[..n]);
+                    floor.filled(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            continue;
         }
-        floor.filled(n);
+        match sock.try_read(floor.read_buf()) {
+            Ok(0) => return Ok(()),
+            Ok(n) => floor.filled(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
