@@ -39,6 +39,57 @@ pub trait Policy {
     ) -> (Option<Decision>, Decision) {
         self.decide(event)
     }
+
+    /// In LMTP, how to answer all the recipients after the data (`rcpts`, in RCPT order) at
+    /// once, if not one by one. By default one by one.
+    fn batch(&mut self, _event: &Event, _rcpts: &[String]) -> Option<Batch> {
+        None
+    }
+}
+
+/// An answer to every recipient after the data at once (LMTP).
+#[derive(Clone, Debug)]
+pub enum Batch {
+    /// `Session::decide_all`: the same decision for each.
+    All(Decision),
+    /// `Session::decide_each`: one per recipient, in RCPT order (one alone is for all; any
+    /// other length is refused and every recipient gets the local error).
+    Each(Vec<Decision>),
+    /// `Session::fail`: the application could not decide.
+    Fail,
+}
+
+/// Whether `decision` fits an event that is not AUTH (else the core answers with the local
+/// error and returns the error).
+fn fits(decision: &Decision) -> Result<(), UsageError> {
+    match decision {
+        Decision::Accept => Ok(()),
+        Decision::AcceptWith(r) if r.is_positive() => Ok(()),
+        Decision::Reject(r) if !r.is_positive() => Ok(()),
+        Decision::AcceptWith(r) | Decision::Reject(r) => Err(UsageError::ReplyClass(r.code())),
+        _ => Err(UsageError::ChallengeOutsideAuth),
+    }
+}
+
+/// The replies that `decisions`, given one per recipient after the data, must produce: each
+/// its own (the local error for one that does not fit), up to a 421 that closes; and the
+/// first error.
+fn end_of_data_replies(decisions: &[Decision]) -> (Vec<Reply>, Result<(), UsageError>) {
+    let mut replies = Vec::new();
+    let mut result = Ok(());
+    for d in decisions {
+        let fit = fits(d);
+        replies.push(match (d, &fit) {
+            (_, Err(_)) => Reply::MESSAGE_LOCAL_ERROR,
+            (Decision::AcceptWith(r) | Decision::Reject(r), _) => r.clone(),
+            _ => message_ok(),
+        });
+        result = result.and(fit);
+        if matches!(d, Decision::Reject(r) if r.code() == 421) {
+            break;
+        }
+    }
+    (replies, result)
 }
 
 /// The core's reply for an accepted message (`Decision::Accept` on `DataEnd`).
@@ -47,7 +98,8 @@ pub fn message_ok() -> Reply {
 }
 
 /// A model of the LMTP transaction (RFC 2033), kept from the events and the decisions alone:
-/// what an application that follows the events knows.
+/// what an application that follows the events knows. Every accepted MAIL ends with exactly
+/// one decided `DataEnd` or one `Reset` (after `DataAborted` if the body had started).
 #[derive(Debug, Default)]
 pub struct LmtpModel {
     /// The recipients accepted in the open transaction, in RCPT order; `None` outside one.
@@ -220,12 +272,20 @@ impl<P: Policy> Driver<P> {
                     );
                     self.decide_all(&event);
                 } else if let Some(m) = &mut self.lmtp {
-                    // Anything that ends a transaction says so.
-                    if matches!(
-                        event,
-                        Event::Reset | Event::DataAborted { .. } | Event::Closed(_)
-                    ) {
-                        m.tx = None;
+                    // A transaction ends with a decided DataEnd or one Reset, which comes after
+                    // DataAborted and before Closed.
+                    match event {
+                        Event::Reset => {
+                            assert!(m.tx.is_some(), "Reset without a transaction");
+                            m.tx = None;
+                        }
+                        Event::DataAborted { .. } => {
+                            assert!(m.tx.is_some(), "DataAborted without a transaction");
+                        }
+                        Event::Closed(_) => {
+                            assert!(m.tx.is_none(), "Closed without ending the transaction");
+                        }
+                        _ => {}
                     }
                 }
                 self.events.push(event);
@@ -273,9 +333,7 @@ impl<P: Policy> Driver<P> {
         }
     }
 
-    /// Once every event is out: the session has no transaction the model does not know of, and
-    /// the recipients agree. (The other way round is allowed: a BDAT refused with `552` before
-    /// the body started ends the transaction without an event; the next `MailFrom` tells.)
+    /// Once every event is out: the session's transaction is the model's, recipients included.
     fn check_lmtp_transaction(&self) {
         let Some(m) = &self.lmtp else { return };
         match &m.tx {
@@ -283,11 +341,50 @@ impl<P: Policy> Driver<P> {
                 !self.session.in_transaction(),
                 "a transaction the events did not announce"
             ),
-            Some(rcpts) if self.session.in_transaction() => {
+            Some(rcpts) => {
+                assert!(
+                    self.session.in_transaction(),
+                    "the transaction ended without a Reset"
+                );
                 assert_eq!(self.session.recipients(), rcpts.len(), "{rcpts:?}");
             }
-            Some(_) => {}
         }
+    }
+
+    /// Answers every recipient after the data at once, and returns the replies that must
+    /// follow.
+    fn run_batch(&mut self, batch: Batch, count: usize) -> Vec<Reply> {
+        let (result, (replies, expected)) = match batch {
+            Batch::Fail => (
+                self.session.fail(),
+                (vec![Reply::MESSAGE_LOCAL_ERROR; count], Ok(())),
+            ),
+            Batch::All(d) => (
+                self.session.decide_all(d.clone()),
+                end_of_data_replies(&vec![d; count]),
+            ),
+            Batch::Each(list) => {
+                let expected = match list.len() {
+                    1 => end_of_data_replies(&vec![list[0].clone(); count]),
+                    n if n == count => end_of_data_replies(&list),
+                    given => (
+                        vec![Reply::MESSAGE_LOCAL_ERROR; count],
+                        Err(UsageError::DecisionCount {
+                            given,
+                            expected: count,
+                        }),
+                    ),
+                };
+                (self.session.decide_each(list), expected)
+            }
+        };
+        assert_eq!(result, expected, "the result of a batch answer");
+        assert_eq!(
+            self.session.pending_decisions(),
+            0,
+            "a batch answer left decisions pending"
+        );
+        replies
     }
 
     /// Answers `event` (one decision, or in LMTP after the data one per accepted recipient),
@@ -310,12 +407,15 @@ impl<P: Policy> Driver<P> {
             _ => None,
         };
         if let (Some(m), Event::MailFrom { .. }) = (&mut self.lmtp, event) {
-            // MAIL is refused inside a transaction, so none is open; the model may still hold
-            // one the core dropped silently (see `check_lmtp_transaction`).
-            m.tx = None;
+            assert!(m.tx.is_none(), "MailFrom inside a transaction");
         }
         let mut replies = Vec::new();
         let mut index = 0;
+        if let Some(rcpts) = &recipients {
+            if let Some(batch) = self.policy.batch(event, rcpts) {
+                replies = self.run_batch(batch, rcpts.len());
+            }
+        }
         while self.session.pending_decisions() > 0 {
             let left = self.session.pending_decisions();
             let (misuse, decision) = match &recipients {

@@ -1,7 +1,7 @@
 //! LMTP (RFC 2033) per-recipient replies against a model: after the data, one decision and one
 //! reply per accepted RCPT of the transaction, in RCPT order, each with the chosen code.
 
-use crate::driver::{message_ok, reply, Policy};
+use crate::driver::{message_ok, reply, Batch, Policy};
 use crate::session::{run_all_ways, steps, Choice, Choices, FuzzConfig, Op, Start};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::BytesMut;
@@ -25,6 +25,10 @@ pub struct LmtpControl {
     /// The per-recipient decisions after the data, in order; then by the recipient's name
     /// (`reject` 550, `defer` 451, else accept).
     pub verdicts: Vec<Verdict>,
+    /// How each end of data is answered: 0 one by one, 1 `decide_all`, 2 `decide_each` (bits
+    /// 2-3: with one decision per recipient, or one more, or one fewer), 3 `fail`; then one by
+    /// one.
+    pub modes: Vec<u8>,
 }
 
 /// One per-recipient decision after the data.
@@ -80,11 +84,13 @@ BDAT 4 LAST\r\nbody",
 
 /// The decisions of a `session_lmtp` input: [`Choices`] for everything but the data's end, the
 /// verdicts for each recipient after it.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct LmtpChoices {
     choices: Choices,
     verdicts: Vec<Verdict>,
     next: usize,
+    modes: Vec<u8>,
+    next_mode: usize,
     /// `DataEnd`s so far (a tagged reply names the transaction and the recipient).
     data_ends: usize,
 }
@@ -104,11 +110,52 @@ impl Policy for LmtpChoices {
         if index == 0 {
             self.data_ends += 1;
         }
+        self.verdict(&index.to_string(), rcpt)
+    }
+
+    fn batch(&mut self, _event: &Event, rcpts: &[String]) -> Option<Batch> {
+        let mode = *self.modes.get(self.next_mode)?;
+        self.next_mode += 1;
+        if mode % 4 == 0 {
+            return None;
+        }
+        self.data_ends += 1;
+        // A misuse stands in for the decision: one that does not fit.
+        let pick = |this: &mut Self, label: &str, rcpt: &str| {
+            let (misuse, decision) = this.verdict(label, rcpt);
+            misuse.unwrap_or(decision)
+        };
+        let first = rcpts.first().map_or("", String::as_str);
+        Some(match mode % 4 {
+            1 => Batch::All(pick(self, "all", first)),
+            2 => {
+                let n = match (mode >> 2) % 4 {
+                    0 | 1 => rcpts.len(),
+                    2 => rcpts.len() + 1,
+                    _ => rcpts.len().saturating_sub(1),
+                };
+                let list = (0..n)
+                    .map(|i| {
+                        let rcpt = rcpts.get(i).map_or("", String::as_str);
+                        pick(self, &i.to_string(), rcpt)
+                    })
+                    .collect();
+                Batch::Each(list)
+            }
+            _ => Batch::Fail,
+        })
+    }
+}
+
+impl LmtpChoices {
+    /// The next verdict (or one by the recipient's name), its replies tagged with the end of
+    /// data and `label`, and a misuse to try first.
+    fn verdict(&mut self, label: &str, rcpt: &str) -> (Option<Decision>, Decision) {
         let tagged = |code: u16, multi: bool| {
             let class = code / 100;
             let more = if multi { "\nsecond line" } else { "" };
             reply(&format!(
-                "{code} {class}.0.0 {TAG} {}.{index}{more}",
+                "{code} {class}.0.0 {TAG} {}.{label}{more}",
                 self.data_ends
             ))
         };
@@ -165,12 +212,19 @@ fn encoded(r: &Reply, enhanced: bool) -> Vec<u8> {
 }
 
 /// The replies after each end of data, in the output: exactly the decided ones (one per
-/// accepted recipient, or up to a 421), in order, together, with the chosen codes.
+/// accepted recipient, or up to a 421), in order, together, with the chosen codes. They are
+/// told from the others by their text: tagged, the core's `Message accepted`, or its local
+/// error for the end of data, which nothing else sends.
 fn check_replies(output: &[u8], decided: &[Vec<Reply>], enhanced: bool) {
     let all = replies(output);
     let ok = encoded(&message_ok(), enhanced);
+    let failed = encoded(&Reply::MESSAGE_LOCAL_ERROR, enhanced);
     let found: Vec<usize> = (0..all.len())
-        .filter(|&i| all[i] == &ok[..] || all[i].windows(TAG.len()).any(|w| w == TAG.as_bytes()))
+        .filter(|&i| {
+            all[i] == &ok[..]
+                || all[i] == &failed[..]
+                || all[i].windows(TAG.len()).any(|w| w == TAG.as_bytes())
+        })
         .collect();
     let expected: Vec<&Reply> = decided.iter().flatten().collect();
     assert_eq!(
@@ -222,8 +276,8 @@ pub fn session_lmtp(data: &[u8]) {
             next: 0,
         },
         verdicts: control.verdicts,
-        next: 0,
-        data_ends: 0,
+        modes: control.modes,
+        ..LmtpChoices::default()
     };
     let d = run_all_ways(
         control.start.unwrap_or(Start::Plain),
@@ -247,15 +301,7 @@ mod tests {
         let mut config = smtp_proto::Config::new("mx.example.com");
         config.protocol = Protocol::Lmtp;
         let config = Arc::new(config);
-        let policy = LmtpChoices {
-            choices: Choices {
-                choices: Vec::new(),
-                next: 0,
-            },
-            verdicts: Vec::new(),
-            next: 0,
-            data_ends: 0,
-        };
+        let policy = LmtpChoices::default();
         let script = b"LHLO foo.edu\r\nMAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\n\
 RCPT TO:<reject@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\nBlah\r\n.\r\nQUIT\r\n";
         let steps = steps(&[], script, LMTP_CANNED, false);

@@ -247,7 +247,7 @@ pub const NEGATIVE: &[&str] = &[
 ];
 
 /// Decides by the fuzzer's choices, then by [`default_decision`].
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Choices {
     pub(crate) choices: Vec<Choice>,
     pub(crate) next: usize,
