@@ -9,7 +9,7 @@
 //! path allocates nothing.
 
 use crate::Text;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use std::borrow::Cow;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -318,27 +318,19 @@ impl fmt::Display for ForwardPath {
 /// Parses the `Reverse-path` of `MAIL FROM:` (RFC 5321 section 4.1.2). `src` starts at the `<`;
 /// returns the path and the number of bytes up to and including the closing `>`. Bytes after
 /// the `>` are not looked at.
+#[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 pub(crate) fn parse_reverse_path(src: &Bytes) -> Result<(ReversePath, usize), AddressError> {
-    let (path, end) = parse_path(src, PathKind::Reverse)?;
-    Ok(match path {
-        ScannedPath::Null => (ReversePath::Null, end),
-        ScannedPath::Mailbox(m) => (ReversePath::Mailbox(m), end),
-        // Not produced for PathKind::Reverse.
-        ScannedPath::Postmaster => return Err(AddressError::Syntax),
-    })
+    let scan = scan_path(src, PathKind::Reverse)?;
+    Ok((scan.reverse_path(src.clone(), 0), scan.end))
 }
 
 /// Parses the `Forward-path` of `RCPT TO:` (RFC 5321 section 4.1.2), including the special
 /// `<Postmaster>` (section 4.1.1.3). `src` starts at the `<`; returns the path and the number
 /// of bytes up to and including the closing `>`. `<>` is a syntax error here.
+#[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 pub(crate) fn parse_forward_path(src: &Bytes) -> Result<(ForwardPath, usize), AddressError> {
-    let (path, end) = parse_path(src, PathKind::Forward)?;
-    Ok(match path {
-        ScannedPath::Postmaster => (ForwardPath::Postmaster, end),
-        ScannedPath::Mailbox(m) => (ForwardPath::Mailbox(m), end),
-        // Not produced for PathKind::Forward.
-        ScannedPath::Null => return Err(AddressError::Syntax),
-    })
+    let scan = scan_path(src, PathKind::Forward)?;
+    Ok((scan.forward_path(src.clone(), 0), scan.end))
 }
 
 /// Parses input that must be exactly a `Domain` or an `address-literal` (RFC 5321 sections
@@ -357,30 +349,81 @@ pub(crate) fn parse_domain(src: &Bytes) -> Result<Domain, AddressError> {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum PathKind {
+pub(crate) enum PathKind {
     Reverse,
     Forward,
 }
 
-enum ScannedPath {
-    Null,
-    Postmaster,
-    Mailbox(Mailbox),
+/// A path checked by [`scan_path`], as offsets into the scanned bytes: the grammar, UTF-8 and
+/// the size limits all passed. Building the values from the buffer is then only slicing (one
+/// reference count for the local part; the domain takes the caller's handle).
+pub(crate) struct PathScan {
+    found: Found,
+    /// Octets up to and including the closing `>`.
+    pub(crate) end: usize,
+    /// Whether the path is all ASCII (no SMTPUTF8 needed, RFC 6531 section 3.2).
+    pub(crate) ascii: bool,
 }
 
-/// The shared body of the two path parsers.
+enum Found {
+    Null,
+    Postmaster,
+    Mailbox {
+        local: Range<usize>,
+        domain: Range<usize>,
+    },
+}
+
+impl PathScan {
+    /// The mailbox out of `src`, in which the scanned bytes start at `offset`. The cuts are
+    /// next to ASCII delimiters (`<`, `:`, `@`, `>`) of a path checked to be UTF-8, so they fall
+    /// on character boundaries.
+    fn mailbox(&self, mut src: Bytes, offset: usize) -> Option<Mailbox> {
+        let Found::Mailbox { local, domain } = &self.found else {
+            return None;
+        };
+        let local = Text::trusted(src.slice(offset + local.start..offset + local.end));
+        src.truncate(offset + domain.end);
+        src.advance(offset + domain.start);
+        Some(Mailbox {
+            local,
+            domain: Domain(Text::trusted(src)),
+        })
+    }
+
+    /// The reverse-path (for a scan of [`PathKind::Reverse`]), taking `src`.
+    pub(crate) fn reverse_path(&self, src: Bytes, offset: usize) -> ReversePath {
+        match self.mailbox(src, offset) {
+            Some(m) => ReversePath::Mailbox(m),
+            None => ReversePath::Null,
+        }
+    }
+
+    /// The forward-path (for a scan of [`PathKind::Forward`]), taking `src`.
+    pub(crate) fn forward_path(&self, src: Bytes, offset: usize) -> ForwardPath {
+        match self.mailbox(src, offset) {
+            Some(m) => ForwardPath::Mailbox(m),
+            None => ForwardPath::Postmaster,
+        }
+    }
+}
+
+/// The shared body of the two path parsers: checks a path at the start of `b`.
 ///
 /// The grammar is checked on bytes first (every delimiter is ASCII, and non-ASCII bytes are
 /// only admitted where RFC 6531 allows UTF8-non-ascii); the path is then checked to be UTF-8 as
 /// a whole, and finally the size limits are applied.
-fn parse_path(src: &Bytes, kind: PathKind) -> Result<(ScannedPath, usize), AddressError> {
-    let b: &[u8] = src;
+pub(crate) fn scan_path(b: &[u8], kind: PathKind) -> Result<PathScan, AddressError> {
     if b.first() != Some(&b'<') {
         return Err(AddressError::Syntax);
     }
     if b.get(1) == Some(&b'>') {
         return match kind {
-            PathKind::Reverse => Ok((ScannedPath::Null, 2)),
+            PathKind::Reverse => Ok(PathScan {
+                found: Found::Null,
+                end: 2,
+                ascii: true,
+            }),
             PathKind::Forward => Err(AddressError::Syntax),
         };
     }
@@ -413,7 +456,11 @@ fn parse_path(src: &Bytes, kind: PathKind) -> Result<(ScannedPath, usize), Addre
         && b.get(local.clone())
             .is_some_and(|l| l.eq_ignore_ascii_case(b"postmaster"))
     {
-        return Ok((ScannedPath::Postmaster, local_end + 1));
+        return Ok(PathScan {
+            found: Found::Postmaster,
+            end: local_end + 1,
+            ascii: true,
+        });
     }
     if b.get(local_end) != Some(&b'@') {
         return Err(AddressError::Syntax);
@@ -424,7 +471,11 @@ fn parse_path(src: &Bytes, kind: PathKind) -> Result<(ScannedPath, usize), Addre
         return Err(AddressError::Syntax);
     }
     let end = domain_end + 1;
-    let text = Text::from_utf8(src.slice(0..end)).map_err(|_| AddressError::Syntax)?;
+    let path = b.get(..end).unwrap_or_default();
+    let ascii = path.is_ascii();
+    if !ascii && std::str::from_utf8(path).is_err() {
+        return Err(AddressError::Syntax);
+    }
     if longest_route_domain > MAX_DOMAIN {
         return Err(AddressError::DomainTooLong);
     }
@@ -433,10 +484,11 @@ fn parse_path(src: &Bytes, kind: PathKind) -> Result<(ScannedPath, usize), Addre
     if end > MAX_PATH {
         return Err(AddressError::PathTooLong);
     }
-    Ok((
-        ScannedPath::Mailbox(build_mailbox(&text, local, domain)?),
+    Ok(PathScan {
+        found: Found::Mailbox { local, domain },
         end,
-    ))
+        ascii,
+    })
 }
 
 /// RFC 5321 sections 4.5.3.1.1 and 4.5.3.1.2.

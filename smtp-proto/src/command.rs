@@ -32,36 +32,59 @@ pub(crate) enum Verb {
 /// is what follows the first SP (empty when there is none). A verb followed by anything other
 /// than SP or the end of the line is `Unknown`.
 pub(crate) fn split(line: &[u8]) -> (Verb, &[u8]) {
+    // The common case, a known four-letter verb (letters only, so no SP in it): no search
+    // for the SP.
+    let (head, arg_at) = match *line {
+        [a, b, c, d] => ([a, b, c, d], 4),
+        [a, b, c, d, b' ', ..] => ([a, b, c, d], 5),
+        _ => ([0; 4], 0),
+    };
+    if arg_at > 0 {
+        let verb = verb4(head);
+        if verb != Verb::Unknown {
+            return (verb, &line[arg_at..]);
+        }
+    }
     let (word, arg) = match memchr::memchr(b' ', line) {
         Some(i) => (&line[..i], &line[i + 1..]),
         None => (line, &line[line.len()..]),
     };
-    let verb = match *word {
-        [a, b, c, d] => match [a, b, c, d].map(|x| x.to_ascii_uppercase()) {
-            [b'H', b'E', b'L', b'O'] => Verb::Helo,
-            [b'E', b'H', b'L', b'O'] => Verb::Ehlo,
-            [b'M', b'A', b'I', b'L'] => Verb::Mail,
-            [b'R', b'C', b'P', b'T'] => Verb::Rcpt,
-            [b'D', b'A', b'T', b'A'] => Verb::Data,
-            [b'B', b'D', b'A', b'T'] => Verb::Bdat,
-            [b'R', b'S', b'E', b'T'] => Verb::Rset,
-            [b'N', b'O', b'O', b'P'] => Verb::Noop,
-            [b'Q', b'U', b'I', b'T'] => Verb::Quit,
-            [b'V', b'R', b'F', b'Y'] => Verb::Vrfy,
-            [b'E', b'X', b'P', b'N'] => Verb::Expn,
-            [b'H', b'E', b'L', b'P'] => Verb::Help,
-            [b'A', b'U', b'T', b'H'] => Verb::Auth,
-            [b'L', b'H', b'L', b'O'] => Verb::Lhlo,
-            [b'P', b'O', b'S', b'T'] => Verb::Http,
-            _ => Verb::Unknown,
-        },
-        _ if word.eq_ignore_ascii_case(b"STARTTLS") => Verb::StartTls,
-        _ if word.eq_ignore_ascii_case(b"GET") || word.eq_ignore_ascii_case(b"CONNECT") => {
-            Verb::Http
-        }
-        _ => Verb::Unknown,
+    let verb = if let Ok(head) = <[u8; 4]>::try_from(word) {
+        verb4(head)
+    } else if word.eq_ignore_ascii_case(b"STARTTLS") {
+        Verb::StartTls
+    } else if word.eq_ignore_ascii_case(b"GET") || word.eq_ignore_ascii_case(b"CONNECT") {
+        Verb::Http
+    } else {
+        Verb::Unknown
     };
     (verb, arg)
+}
+
+/// A four-octet verb, case-insensitively: one OR folds the case of all four octets (only
+/// letters become lower-case letters under `| 0x20`).
+fn verb4(word: [u8; 4]) -> Verb {
+    const fn w(s: &[u8; 4]) -> u32 {
+        u32::from_le_bytes(*s)
+    }
+    match u32::from_le_bytes(word) | 0x2020_2020 {
+        x if x == w(b"helo") => Verb::Helo,
+        x if x == w(b"ehlo") => Verb::Ehlo,
+        x if x == w(b"mail") => Verb::Mail,
+        x if x == w(b"rcpt") => Verb::Rcpt,
+        x if x == w(b"data") => Verb::Data,
+        x if x == w(b"bdat") => Verb::Bdat,
+        x if x == w(b"rset") => Verb::Rset,
+        x if x == w(b"noop") => Verb::Noop,
+        x if x == w(b"quit") => Verb::Quit,
+        x if x == w(b"vrfy") => Verb::Vrfy,
+        x if x == w(b"expn") => Verb::Expn,
+        x if x == w(b"help") => Verb::Help,
+        x if x == w(b"auth") => Verb::Auth,
+        x if x == w(b"lhlo") => Verb::Lhlo,
+        x if x == w(b"post") => Verb::Http,
+        _ => Verb::Unknown,
+    }
 }
 
 /// Strips a case-insensitive `prefix` (such as `FROM:`) from `arg`.
@@ -117,6 +140,8 @@ mod tests {
         assert_eq!(split(b"QUITX"), (Verb::Unknown, &b""[..]));
         assert_eq!(split(b"QUI"), (Verb::Unknown, &b""[..]));
         assert_eq!(split(b""), (Verb::Unknown, &b""[..]));
+        assert_eq!(split(b" tst"), (Verb::Unknown, &b"tst"[..]));
+        assert_eq!(split(b"a b "), (Verb::Unknown, &b"b "[..]));
         assert_eq!(split(b"GET / HTTP/1.1").0, Verb::Http);
         assert_eq!(split(b"post /x HTTP/1.0").0, Verb::Http);
         assert_eq!(split(b"CONNECT a:25 HTTP/1.1").0, Verb::Http);

@@ -253,8 +253,43 @@ fn is_atom(s: &[u8]) -> bool {
 
 /// `esmtp-value` characters: `%d33-60 / %d62-126` (RFC 5321 section 4.1.2) or, in valid
 /// UTF-8, part of a non-ASCII character (RFC 6531 section 3.3).
-fn is_value_char(c: u8) -> bool {
+const fn is_value_char(c: u8) -> bool {
     matches!(c, 33..=60 | 62..=126) || c >= 0x80
+}
+
+/// Which octets may be in an `esmtp-keyword` (bit 1) and in an `esmtp-value` (bit 2):
+/// `(ALPHA / DIGIT) *(ALPHA / DIGIT / "-")` and `%d33-60 / %d62-126` plus UTF-8 non-ASCII
+/// (RFC 5321 section 4.1.2, RFC 6531 section 3.3). One table load per octet.
+const KEYWORD: u8 = 1;
+const VALUE: u8 = 2;
+const PARAM_CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        let mut bits = 0;
+        if b.is_ascii_alphanumeric() || b == b'-' {
+            bits |= KEYWORD;
+        }
+        if is_value_char(b) {
+            bits |= VALUE;
+        }
+        t[c] = bits;
+        c += 1;
+    }
+    t
+};
+
+/// The index of the first octet at or after `i` that is not of `class`.
+#[inline]
+fn skip_class(b: &[u8], mut i: usize, class: u8) -> usize {
+    while let Some(&c) = b.get(i) {
+        if PARAM_CLASSES[c as usize] & class == 0 {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// One `esmtp-param`: the byte ranges of the keyword and of the value, if any.
@@ -275,69 +310,64 @@ impl Iterator for RawParams<'_> {
     type Item = Result<RawParam, ParamError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let b = self.b;
         let before = self.pos;
-        while self.b.get(self.pos) == Some(&b' ') {
-            self.pos += 1;
+        let mut i = before;
+        while b.get(i) == Some(&b' ') {
+            i += 1;
         }
-        if self.pos >= self.b.len() {
+        if i >= b.len() {
+            self.pos = i;
             return None;
         }
-        if self.pos == before {
-            // No space before this parameter: only possible right after the path.
-            self.pos = self.b.len();
+        // `esmtp-param = esmtp-keyword ["=" esmtp-value]`, then SP or the end. No space
+        // before the parameter is only possible right after the path.
+        let start = i;
+        i = skip_class(b, i, KEYWORD);
+        let keyword = start..i;
+        let mut ok = start > before && i > start && b[start] != b'-';
+        let mut value = None;
+        if ok && b.get(i) == Some(&b'=') {
+            let v = i + 1;
+            i = skip_class(b, v, VALUE);
+            ok = i > v;
+            value = Some(v..i);
+        }
+        if !ok || b.get(i).is_some_and(|&c| c != b' ') {
+            self.pos = b.len();
             return Some(Err(ParamError::Syntax));
         }
-        let start = self.pos;
-        while self.b.get(self.pos).is_some_and(|&c| c != b' ') {
-            self.pos += 1;
-        }
-        let result = split_param(self.b, start..self.pos);
-        if result.is_err() {
-            self.pos = self.b.len();
-        }
-        Some(result)
+        self.pos = i;
+        Some(Ok(RawParam { keyword, value }))
     }
 }
 
-/// `esmtp-param = esmtp-keyword ["=" esmtp-value]` (RFC 5321 section 4.1.2) over `b[token]`,
-/// which contains no SP.
-fn split_param(b: &[u8], token: Range<usize>) -> Result<RawParam, ParamError> {
-    let tok = b.get(token.clone()).ok_or(ParamError::Syntax)?;
-    let (keyword_len, value) = match tok.iter().position(|&c| c == b'=') {
-        Some(eq) => (eq, Some(token.start + eq + 1..token.end)),
-        None => (tok.len(), None),
-    };
-    let keyword = token.start..token.start + keyword_len;
-    let kw = b.get(keyword.clone()).ok_or(ParamError::Syntax)?;
-    let keyword_ok = kw.first().is_some_and(|c| c.is_ascii_alphanumeric())
-        && kw.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-');
-    if !keyword_ok {
-        return Err(ParamError::Syntax);
-    }
-    if let Some(v) = &value {
-        let val = b.get(v.clone()).ok_or(ParamError::Syntax)?;
-        if val.is_empty() || !val.iter().all(|&c| is_value_char(c)) {
-            return Err(ParamError::Syntax);
-        }
-    }
-    Ok(RawParam { keyword, value })
-}
-
-/// A parameter of the command: byte ranges into `text`. Values are compared as bytes; a
-/// [`Text`] slice (no copy) is made only for what is kept or reported.
+/// A parameter of the command: byte ranges into the parameter text `b`, which starts at
+/// `base` in `src`. Values are compared as bytes; a [`Text`] slice (no copy) is made only for
+/// what is kept or reported.
 struct Param<'a> {
-    text: &'a Text,
+    b: &'a [u8],
+    src: &'a Bytes,
+    base: usize,
     keyword: Range<usize>,
     value: Option<Range<usize>>,
 }
 
 impl Param<'_> {
+    /// A [`Text`] of `range` of the parameter text: checked UTF-8, cut at ASCII delimiters.
+    fn text(&self, range: Range<usize>) -> Text {
+        Text::trusted(
+            self.src
+                .slice(self.base + range.start..self.base + range.end),
+        )
+    }
+
     fn keyword(&self) -> Text {
-        self.text.slice(self.keyword.clone()).unwrap_or_default()
+        self.text(self.keyword.clone())
     }
 
     fn is(&self, keyword: &str) -> bool {
-        self.text.as_bytes()[self.keyword.clone()].eq_ignore_ascii_case(keyword.as_bytes())
+        self.b[self.keyword.clone()].eq_ignore_ascii_case(keyword.as_bytes())
     }
 
     /// Records the keyword in `seen`, failing on a repeat.
@@ -356,7 +386,7 @@ impl Param<'_> {
     /// The value of a keyword that requires one.
     fn value(&self) -> Result<&[u8], ParamError> {
         match &self.value {
-            Some(v) => Ok(&self.text.as_bytes()[v.clone()]),
+            Some(v) => Ok(&self.b[v.clone()]),
             None => Err(self.bad_value()),
         }
     }
@@ -364,7 +394,7 @@ impl Param<'_> {
     /// The value as a [`Text`] slice, to keep.
     fn value_text(&self) -> Result<Text, ParamError> {
         let range = self.value.clone().ok_or_else(|| self.bad_value())?;
-        self.text.slice(range).ok_or_else(|| self.bad_value())
+        Ok(self.text(range))
     }
 
     /// Checks that a keyword that takes no value has none.
@@ -376,23 +406,26 @@ impl Param<'_> {
     }
 }
 
-/// Runs `f` on each parameter of `src` (validated as UTF-8 once, as a whole).
+/// Runs `f` on each parameter of `src[start..]` (validated as UTF-8 once, as a whole).
 fn for_each_param(
     src: &Bytes,
+    start: usize,
     mut f: impl FnMut(Param<'_>) -> Result<(), ParamError>,
 ) -> Result<(), ParamError> {
-    if src.iter().all(|&c| c == b' ') {
+    let b = src.get(start..).unwrap_or_default();
+    if b.iter().all(|&c| c == b' ') {
         return Ok(()); // the common case: no parameters
     }
-    let text = Text::from_utf8(src.clone()).map_err(|_| ParamError::Syntax)?;
-    let raw = RawParams {
-        b: text.as_bytes(),
-        pos: 0,
-    };
+    if !b.is_ascii() && std::str::from_utf8(b).is_err() {
+        return Err(ParamError::Syntax);
+    }
+    let raw = RawParams { b, pos: 0 };
     for r in raw {
         let RawParam { keyword, value } = r?;
         f(Param {
-            text: &text,
+            b,
+            src,
+            base: start,
             keyword,
             value,
         })?;
@@ -420,7 +453,13 @@ fn parse_size(p: &Param<'_>) -> Result<u64, ParamError> {
 /// Keywords: SIZE (RFC 1870), BODY (RFC 6152, RFC 3030), SMTPUTF8 (RFC 6531), RET and ENVID
 /// (RFC 3461), REQUIRETLS (RFC 8689), AUTH (RFC 4954). Any other is
 /// [`ParamError::Unknown`].
+#[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 pub(crate) fn parse_mail_params(src: &Bytes) -> Result<MailParams, ParamError> {
+    parse_mail_params_at(src, 0)
+}
+
+/// [`parse_mail_params`] of `src[start..]`, sharing `src`.
+pub(crate) fn parse_mail_params_at(src: &Bytes, start: usize) -> Result<MailParams, ParamError> {
     const SIZE: u8 = 1;
     const BODY: u8 = 2;
     const SMTPUTF8: u8 = 4;
@@ -430,7 +469,7 @@ pub(crate) fn parse_mail_params(src: &Bytes) -> Result<MailParams, ParamError> {
     const AUTH: u8 = 64;
     let mut out = MailParams::default();
     let mut seen = 0u8;
-    for_each_param(src, |p| {
+    for_each_param(src, start, |p| {
         if p.is("SIZE") {
             p.once(&mut seen, SIZE)?;
             out.size = Some(parse_size(&p)?);
@@ -491,12 +530,18 @@ pub(crate) fn parse_mail_params(src: &Bytes) -> Result<MailParams, ParamError> {
 ///
 /// Keywords: NOTIFY and ORCPT (RFC 3461 sections 4.1 and 4.2). Any other is
 /// [`ParamError::Unknown`].
+#[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 pub(crate) fn parse_rcpt_params(src: &Bytes) -> Result<RcptParams, ParamError> {
+    parse_rcpt_params_at(src, 0)
+}
+
+/// [`parse_rcpt_params`] of `src[start..]`, sharing `src`.
+pub(crate) fn parse_rcpt_params_at(src: &Bytes, start: usize) -> Result<RcptParams, ParamError> {
     const NOTIFY: u8 = 1;
     const ORCPT: u8 = 2;
     let mut out = RcptParams::default();
     let mut seen = 0u8;
-    for_each_param(src, |p| {
+    for_each_param(src, start, |p| {
         if p.is("NOTIFY") {
             p.once(&mut seen, NOTIFY)?;
             out.notify = Some(Notify::parse(p.value()?).ok_or_else(|| p.bad_value())?);

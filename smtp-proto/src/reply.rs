@@ -283,6 +283,56 @@ fn put_line(out: &mut BytesMut, code: u16, sep: u8, enhanced: Option<EnhancedCod
     out.put_slice(b"\r\n");
 }
 
+/// A single-line reply of the core's, with both wire forms spelled out at compile time: the
+/// common replies (`250 OK`, `250 Sender OK`, ...) are then one copy into the send buffer,
+/// not an encoding per command.
+#[derive(Debug)]
+pub(crate) struct Canned {
+    /// The reply itself, for the test that checks the wire forms against [`Reply::encode`].
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) reply: Reply,
+    with_code: &'static [u8],
+    without_code: &'static [u8],
+}
+
+impl Canned {
+    /// The wire form, with the enhanced code when ENHANCEDSTATUSCODES is in use.
+    #[inline]
+    pub(crate) fn wire(&self, enhanced_codes: bool) -> &'static [u8] {
+        if enhanced_codes {
+            self.with_code
+        } else {
+            self.without_code
+        }
+    }
+}
+
+/// `canned!(250, 2, 0, 0, "OK")`: a [`Canned`] reply `250 2.0.0 OK`.
+macro_rules! canned {
+    ($code:literal, $c:literal, $s:literal, $d:literal, $text:literal) => {
+        $crate::reply::Canned::new(
+            $crate::reply::Reply::fixed($code, $crate::reply::EnhancedCode::c($c, $s, $d), $text),
+            concat!($code, " ", $c, ".", $s, ".", $d, " ", $text, "\r\n").as_bytes(),
+            concat!($code, " ", $text, "\r\n").as_bytes(),
+        )
+    };
+}
+pub(crate) use canned;
+
+impl Canned {
+    pub(crate) const fn new(
+        reply: Reply,
+        with_code: &'static [u8],
+        without_code: &'static [u8],
+    ) -> Canned {
+        Canned {
+            reply,
+            with_code,
+            without_code,
+        }
+    }
+}
+
 impl fmt::Display for Reply {
     /// The reply as it goes on the wire (with the enhanced code), without the final CRLF.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

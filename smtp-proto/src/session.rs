@@ -1,13 +1,13 @@
 //! [`Session`]: the server side of one SMTP connection, as a state machine.
 
-use crate::address::{self, AddressError};
+use crate::address::{self, AddressError, PathKind};
 use crate::auth::{self, Credentials, Mechanism, Secret};
 use crate::command::{self, Verb};
 use crate::config::{BareLineEndings, Config, EarlyTalkers, Protocol, TlsPolicy};
 use crate::data::{DataDecoder, DataStep};
 use crate::event::{AbortReason, CloseReason, Decision, Event, Timeout, TimeoutKind};
 use crate::params::{self, BodyType, MailParams, ParamError};
-use crate::reply::{put_code, EnhancedCode as E};
+use crate::reply::{canned, put_code, Canned, EnhancedCode as E};
 use crate::{Reply, Text, UsageError};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -190,11 +190,11 @@ struct Transaction {
 }
 
 // Canned replies. RFC 5321 4.2.2 and 4.2.3 give the codes, RFC 3463 the enhanced codes.
-const OK: Reply = Reply::fixed(250, E::c(2, 0, 0), "OK");
-const MAIL_OK: Reply = Reply::fixed(250, E::c(2, 1, 0), "Sender OK");
-const RCPT_OK: Reply = Reply::fixed(250, E::c(2, 1, 5), "Recipient OK");
-const MESSAGE_OK: Reply = Reply::fixed(250, E::c(2, 0, 0), "Message accepted");
-const BYE: Reply = Reply::fixed(221, E::c(2, 0, 0), "Bye");
+const OK: Canned = canned!(250, 2, 0, 0, "OK");
+const MAIL_OK: Canned = canned!(250, 2, 1, 0, "Sender OK");
+const RCPT_OK: Canned = canned!(250, 2, 1, 5, "Recipient OK");
+const MESSAGE_OK: Canned = canned!(250, 2, 0, 0, "Message accepted");
+const BYE: Canned = canned!(221, 2, 0, 0, "Bye");
 const VRFY: Reply = Reply::fixed(
     252,
     E::c(2, 5, 0),
@@ -256,7 +256,7 @@ const BAD_RECIPIENT: Reply = Reply::fixed(501, E::c(5, 1, 3), "Bad recipient add
 const PATH_TOO_LONG: Reply = Reply::fixed(501, E::c(5, 5, 4), "Path too long");
 const LOCAL_TOO_LONG: Reply = Reply::fixed(501, E::c(5, 5, 4), "Local part too long");
 const DOMAIN_TOO_LONG: Reply = Reply::fixed(501, E::c(5, 5, 4), "Domain too long");
-const AUTH_OK: Reply = Reply::fixed(235, E::c(2, 7, 0), "Authentication successful");
+const AUTH_OK: Canned = canned!(235, 2, 7, 0, "Authentication successful");
 const AUTH_CANCELLED: Reply = Reply::fixed(501, E::c(5, 0, 0), "Authentication cancelled");
 const AUTH_BAD_BASE64: Reply = Reply::fixed(501, E::c(5, 5, 2), "Invalid base64 data");
 const AUTH_BAD_MESSAGE: Reply = Reply::fixed(501, E::c(5, 5, 2), "Malformed SASL message");
@@ -706,7 +706,7 @@ impl Session {
         match pending {
             Pending::Auth => {
                 self.authenticated = true;
-                self.put(reply.as_ref().unwrap_or(&AUTH_OK));
+                self.put_or(reply, &AUTH_OK);
             }
             Pending::Hello { esmtp } => {
                 self.hello = Some(esmtp);
@@ -722,17 +722,17 @@ impl Session {
                     data_failed: None,
                     bdat: false,
                 });
-                self.put(reply.as_ref().unwrap_or(&MAIL_OK));
+                self.put_or(reply, &MAIL_OK);
             }
             Pending::Rcpt => {
                 if let Some(tx) = &mut self.tx {
                     tx.recipients += 1;
                 }
-                self.put(reply.as_ref().unwrap_or(&RCPT_OK));
+                self.put_or(reply, &RCPT_OK);
             }
             Pending::DataEnd { replies } => {
                 self.data_end_replied(replies);
-                self.put(reply.as_ref().unwrap_or(&MESSAGE_OK));
+                self.put_or(reply, &MESSAGE_OK);
             }
         }
         Ok(())
@@ -764,7 +764,7 @@ impl Session {
             match &mut self.state {
                 State::Command | State::Refused => {
                     match self.next_line(self.config.max_line_length) {
-                        Some(Ok(line)) => self.command(line),
+                        Some(Ok(end)) => self.command(end),
                         Some(Err(())) => self.error(&LINE_TOO_LONG),
                         None => {
                             self.blocked = true;
@@ -773,7 +773,10 @@ impl Session {
                     }
                 }
                 State::AuthResponse(_) => match self.next_line(self.config.max_auth_line_length) {
-                    Some(Ok(line)) => self.auth_response(&line),
+                    Some(Ok(end)) => {
+                        let line = self.recv.split_to(end).freeze();
+                        self.auth_response(&line);
+                    }
                     Some(Err(())) => {
                         self.state = State::Command;
                         self.error(&AUTH_LINE_TOO_LONG);
@@ -859,10 +862,10 @@ impl Session {
 
     // ----- internals: lines and commands -----
 
-    /// The next complete command line (with its LF), `Err` for an over-long one, `None` when
-    /// no complete line is buffered. Never holds more than `max_line_length` octets of an
-    /// incomplete line.
-    fn next_line(&mut self, max: usize) -> Option<Result<Bytes, ()>> {
+    /// The length of the next complete command line in `recv` (with its LF; the line stays
+    /// there), `Err` for an over-long one (dropped), `None` when no complete line is buffered.
+    /// Never holds more than `max_line_length` octets of an incomplete line.
+    fn next_line(&mut self, max: usize) -> Option<Result<usize, ()>> {
         match memchr::memchr(b'\n', &self.recv[self.scanned..]) {
             Some(i) => {
                 let end = self.scanned + i + 1;
@@ -872,7 +875,7 @@ impl Session {
                     self.recv.advance(end);
                     return Some(Err(()));
                 }
-                Some(Ok(self.recv.split_to(end).freeze()))
+                Some(Ok(end))
             }
             None => {
                 if self.recv.len() >= max {
@@ -888,13 +891,25 @@ impl Session {
         }
     }
 
-    fn command(&mut self, line: Bytes) {
-        let len = without_line_end(&line).len();
+    /// Takes the line of `end` octets off `recv` and returns the part `start..len` of it (the
+    /// argument), sharing the buffer: one reference count for the whole command.
+    fn take_arg(&mut self, start: usize, len: usize, end: usize) -> Bytes {
+        let mut line = self.recv.split_to(end);
+        line.truncate(len);
+        line.advance(start);
+        line.freeze()
+    }
+
+    /// The command line of `end` octets at the front of `recv`.
+    fn command(&mut self, end: usize) {
+        let line = &self.recv[..end];
+        let len = without_line_end(line).len();
         let (verb, arg) = command::split(&line[..len]);
         let arg_start = len - arg.len();
-        let args = line.slice(arg_start..len);
+        let no_arg = arg.is_empty();
 
         if matches!(self.state, State::Refused) {
+            self.recv.advance(end);
             match verb {
                 Verb::Quit => self.quit(),
                 _ => self.error(&REFUSED),
@@ -908,54 +923,78 @@ impl Session {
                 Verb::Noop | Verb::Ehlo | Verb::StartTls | Verb::Quit | Verb::Bdat | Verb::Http
             )
         {
+            self.recv.advance(end);
             return self.error(&NEED_TLS);
         }
         let lmtp = self.config.protocol == Protocol::Lmtp;
+        // The commands whose values are kept take their argument off the buffer as `Bytes`;
+        // the others only look at it, and leave no reference behind.
         match verb {
             // RFC 2033 section 4.1: LMTP has LHLO instead of HELO and EHLO.
-            Verb::Helo | Verb::Ehlo if lmtp => self.error(&UNRECOGNIZED),
-            Verb::Lhlo if !lmtp => self.error(&UNRECOGNIZED),
-            Verb::Lhlo => self.hello_cmd(args, true),
-            Verb::Helo | Verb::Ehlo => self.hello_cmd(args, verb == Verb::Ehlo),
-            Verb::Auth => self.auth(&args),
-            Verb::Mail => self.mail(args),
-            Verb::Rcpt => self.rcpt(args),
-            Verb::Data => self.data(&args),
-            Verb::Bdat => self.bdat(&args),
+            Verb::Helo | Verb::Ehlo if lmtp => {}
+            Verb::Lhlo if !lmtp => {}
+            Verb::Lhlo | Verb::Helo | Verb::Ehlo => {
+                let args = self.take_arg(arg_start, len, end);
+                return self.hello_cmd(args, verb != Verb::Helo);
+            }
+            Verb::Mail => {
+                let args = self.take_arg(arg_start, len, end);
+                return self.mail(args);
+            }
+            Verb::Rcpt => {
+                let args = self.take_arg(arg_start, len, end);
+                return self.rcpt(args);
+            }
+            Verb::Auth => {
+                let args = self.take_arg(arg_start, len, end);
+                return self.auth(&args);
+            }
+            Verb::Bdat => {
+                let parsed = command::parse_bdat(arg);
+                self.recv.advance(end);
+                return self.bdat(parsed);
+            }
+            _ => {}
+        }
+        self.recv.advance(end);
+        match verb {
+            Verb::Helo | Verb::Ehlo | Verb::Lhlo => self.error(&UNRECOGNIZED),
+            Verb::Data => self.data(no_arg),
             Verb::Rset => {
-                if !args.is_empty() {
+                if !no_arg {
                     return self.error(&NO_PARAMS);
                 }
                 self.reset_tx(AbortReason::Reset);
-                self.put(&OK);
+                self.put_canned(&OK);
             }
-            Verb::Noop => self.put(&OK),
+            Verb::Noop => self.put_canned(&OK),
             Verb::Quit => {
-                if !args.is_empty() {
+                if !no_arg {
                     return self.error(&NO_PARAMS);
                 }
                 self.quit();
             }
             Verb::Vrfy => {
-                if args.is_empty() {
+                if no_arg {
                     return self.error(&SYNTAX);
                 }
                 self.put(&VRFY);
             }
             Verb::Expn => self.error(&NOT_IMPLEMENTED),
             Verb::Help => self.put(&HELP),
-            Verb::StartTls => self.starttls(&args),
+            Verb::StartTls => self.starttls(no_arg),
             Verb::Http => {
                 self.put_host_reply(421, E::c(4, 7, 0), "This is an SMTP server, not HTTP");
                 self.close(CloseReason::ProtocolViolation);
             }
-            Verb::Unknown => self.error(&UNRECOGNIZED),
+            Verb::Mail | Verb::Rcpt | Verb::Auth | Verb::Bdat | Verb::Unknown => {
+                self.error(&UNRECOGNIZED)
+            }
         }
     }
 
-    fn hello_cmd(&mut self, args: Bytes, esmtp: bool) {
-        let name = command::trim_end_sp(&args);
-        let name = args.slice(0..name.len());
+    fn hello_cmd(&mut self, mut name: Bytes, esmtp: bool) {
+        name.truncate(command::trim_end_sp(&name).len());
         let valid = if self.config.strict_hello {
             address::parse_domain(&name).is_ok()
         } else {
@@ -985,12 +1024,11 @@ impl Session {
         if self.config.require_auth && !self.authenticated {
             return self.error(&AUTH_REQUIRED);
         }
-        let src = args.slice(start..);
-        let (from, used) = match address::parse_reverse_path(&src) {
+        let path = match address::scan_path(&args[start..], PathKind::Reverse) {
             Ok(p) => p,
             Err(e) => return self.address_error(e, &BAD_SENDER),
         };
-        let params = match params::parse_mail_params(&src.slice(used..)) {
+        let params = match params::parse_mail_params_at(&args, start + path.end) {
             Ok(p) => p,
             Err(e) => return self.param_error(e),
         };
@@ -1002,13 +1040,14 @@ impl Session {
                 return self.put(&TOO_LARGE);
             }
         }
-        if from.mailbox().is_some_and(|m| !m.is_ascii()) && !params.smtputf8 {
+        if !path.ascii && !params.smtputf8 {
             return self.put(&NEED_SMTPUTF8);
         }
         self.pending = Some(Pending::Mail {
             smtputf8: params.smtputf8,
             body: params.body.unwrap_or(BodyType::SevenBit),
         });
+        let from = path.reverse_path(args, start);
         self.events.push_back(Event::MailFrom { from, params });
     }
 
@@ -1042,30 +1081,30 @@ impl Session {
         }
         let smtputf8 = tx.smtputf8;
         let recipients = tx.recipients;
-        let src = args.slice(start..);
-        let (to, used) = match address::parse_forward_path(&src) {
+        let path = match address::scan_path(&args[start..], PathKind::Forward) {
             Ok(p) => p,
             Err(e) => return self.address_error(e, &BAD_RECIPIENT),
         };
-        let params = match params::parse_rcpt_params(&src.slice(used..)) {
+        let params = match params::parse_rcpt_params_at(&args, start + path.end) {
             Ok(p) => p,
             Err(e) => return self.param_error(e),
         };
         if !self.config.extensions.dsn && (params.notify.is_some() || params.orcpt.is_some()) {
             return self.error(&UNSUPPORTED_PARAM);
         }
-        if to.mailbox().is_some_and(|m| !m.is_ascii()) && !smtputf8 {
+        if !path.ascii && !smtputf8 {
             return self.put(&NEED_SMTPUTF8);
         }
         if recipients >= self.config.max_recipients {
             return self.put(&TOO_MANY_RCPTS);
         }
         self.pending = Some(Pending::Rcpt);
+        let to = path.forward_path(args, start);
         self.events.push_back(Event::RcptTo { to, params });
     }
 
-    fn data(&mut self, args: &[u8]) {
-        if !args.is_empty() {
+    fn data(&mut self, no_arg: bool) {
+        if !no_arg {
             return self.error(&NO_PARAMS);
         }
         let Some(tx) = &mut self.tx else {
@@ -1088,8 +1127,8 @@ impl Session {
         self.events.push_back(Event::DataStart);
     }
 
-    fn bdat(&mut self, args: &[u8]) {
-        let Some((size, last)) = command::parse_bdat(args) else {
+    fn bdat(&mut self, parsed: Option<(u64, bool)>) {
+        let Some((size, last)) = parsed else {
             // Without a size, the chunk's end cannot be found: anything that follows could be
             // message data, so executing it as commands would be a smuggling hole. Close.
             self.put(&BAD_BDAT);
@@ -1137,8 +1176,8 @@ impl Session {
         Ok(())
     }
 
-    fn starttls(&mut self, args: &[u8]) {
-        if !args.is_empty() {
+    fn starttls(&mut self, no_arg: bool) {
+        if !no_arg {
             return self.error(&NO_PARAMS);
         }
         if self.config.tls == TlsPolicy::Disabled {
@@ -1294,7 +1333,7 @@ impl Session {
 
     fn quit(&mut self) {
         self.reset_tx(AbortReason::Reset);
-        self.put(&BYE);
+        self.put_canned(&BYE);
         self.close(CloseReason::Quit);
     }
 
@@ -1435,6 +1474,19 @@ impl Session {
 
     fn put(&mut self, reply: &Reply) {
         reply.encode(&mut self.send, self.config.extensions.enhanced_status_codes);
+    }
+
+    fn put_canned(&mut self, reply: &Canned) {
+        let wire = reply.wire(self.config.extensions.enhanced_status_codes);
+        self.send.extend_from_slice(wire);
+    }
+
+    /// The application's own reply if it gave one, else the canned one.
+    fn put_or(&mut self, reply: Option<Reply>, canned: &Canned) {
+        match reply {
+            Some(r) => self.put(&r),
+            None => self.put_canned(canned),
+        }
     }
 
     /// Answers a protocol error, or closes with `421 4.7.0` once there were too many.
@@ -1610,4 +1662,23 @@ fn without_line_end(line: &[u8]) -> &[u8] {
 
 fn leading_spaces(s: &[u8]) -> usize {
     s.iter().take_while(|&&b| b == b' ').count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canned_wire_forms_match_the_encoder() {
+        for c in [&OK, &MAIL_OK, &RCPT_OK, &MESSAGE_OK, &BYE, &AUTH_OK] {
+            let r = &c.reply;
+            let checked = Reply::new(r.code(), r.enhanced(), r.text().to_owned());
+            assert_eq!(checked.as_ref(), Ok(r), "{r}");
+            for enhanced in [true, false] {
+                let mut out = BytesMut::new();
+                r.encode(&mut out, enhanced);
+                assert_eq!(c.wire(enhanced), &out[..], "{r}");
+            }
+        }
+    }
 }

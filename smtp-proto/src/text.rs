@@ -21,6 +21,13 @@ impl Text {
         Ok(Text(bytes))
     }
 
+    /// Wraps bytes the caller has already checked to be UTF-8 (a cut of a checked buffer at
+    /// ASCII delimiters). Were they not, [`Text::as_str`] would give `""`, never anything unsafe.
+    pub(crate) fn trusted(bytes: Bytes) -> Text {
+        debug_assert!(std::str::from_utf8(&bytes).is_ok());
+        Text(bytes)
+    }
+
     /// Whether the text is all ASCII (no SMTPUTF8 needed), without re-validating it.
     pub fn is_ascii(&self) -> bool {
         self.0.is_ascii()
