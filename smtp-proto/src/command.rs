@@ -88,12 +88,15 @@ fn verb4(word: [u8; 4]) -> Verb {
 }
 
 /// Strips a case-insensitive `prefix` (such as `FROM:`) from `arg`.
+#[inline]
 pub(crate) fn strip_prefix_ci<'a>(arg: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    if arg.len() >= prefix.len() && arg[..prefix.len()].eq_ignore_ascii_case(prefix) {
-        Some(&arg[prefix.len()..])
-    } else {
-        None
-    }
+    let head = arg.get(..prefix.len())?;
+    // `a` equals `p` but for case: the same octet, or `p` is a letter and `a` folds to it.
+    let same = head
+        .iter()
+        .zip(prefix)
+        .all(|(&a, &p)| a == p || (p.is_ascii_alphabetic() && a | 0x20 == p | 0x20));
+    same.then(|| &arg[prefix.len()..])
 }
 
 /// Parses the argument of `BDAT`: `chunk-size [SP "LAST"]` (RFC 3030 section 2).

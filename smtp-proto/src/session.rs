@@ -764,7 +764,16 @@ impl Session {
             match &mut self.state {
                 State::Command | State::Refused => {
                     match self.next_line(self.config.max_line_length) {
-                        Some(Ok(end)) => self.command(end),
+                        Some(Ok(end)) => {
+                            // The command's event goes straight to the caller, unless
+                            // events it queued first (a Reset) must come out before it.
+                            if let Some(event) = self.command(end) {
+                                if self.events.is_empty() {
+                                    return Some(event);
+                                }
+                                self.events.push_back(event);
+                            }
+                        }
                         Some(Err(())) => self.error(&LINE_TOO_LONG),
                         None => {
                             self.blocked = true;
@@ -866,7 +875,7 @@ impl Session {
     /// there), `Err` for an over-long one (dropped), `None` when no complete line is buffered.
     /// Never holds more than `max_line_length` octets of an incomplete line.
     fn next_line(&mut self, max: usize) -> Option<Result<usize, ()>> {
-        match memchr::memchr(b'\n', &self.recv[self.scanned..]) {
+        match find_lf(&self.recv[self.scanned..]) {
             Some(i) => {
                 let end = self.scanned + i + 1;
                 self.scanned = 0;
@@ -901,7 +910,7 @@ impl Session {
     }
 
     /// The command line of `end` octets at the front of `recv`.
-    fn command(&mut self, end: usize) {
+    fn command(&mut self, end: usize) -> Option<Event> {
         let line = &self.recv[..end];
         let len = without_line_end(line).len();
         let (verb, arg) = command::split(&line[..len]);
@@ -914,7 +923,7 @@ impl Session {
                 Verb::Quit => self.quit(),
                 _ => self.error(&REFUSED),
             }
-            return;
+            return None;
         }
         if self.config.tls == TlsPolicy::Required
             && !self.tls
@@ -924,7 +933,8 @@ impl Session {
             )
         {
             self.recv.advance(end);
-            return self.error(&NEED_TLS);
+            self.error(&NEED_TLS);
+            return None;
         }
         let lmtp = self.config.protocol == Protocol::Lmtp;
         // The commands whose values are kept take their argument off the buffer as `Bytes`;
@@ -947,16 +957,24 @@ impl Session {
             }
             Verb::Auth => {
                 let args = self.take_arg(arg_start, len, end);
-                return self.auth(&args);
+                self.auth(&args);
+                return None;
             }
             Verb::Bdat => {
                 let parsed = command::parse_bdat(arg);
                 self.recv.advance(end);
-                return self.bdat(parsed);
+                self.bdat(parsed);
+                return None;
             }
             _ => {}
         }
         self.recv.advance(end);
+        self.command_without_value(verb, no_arg);
+        None
+    }
+
+    /// The commands that keep nothing of their argument.
+    fn command_without_value(&mut self, verb: Verb, no_arg: bool) {
         match verb {
             Verb::Helo | Verb::Ehlo | Verb::Lhlo => self.error(&UNRECOGNIZED),
             Verb::Data => self.data(no_arg),
@@ -993,7 +1011,7 @@ impl Session {
         }
     }
 
-    fn hello_cmd(&mut self, mut name: Bytes, esmtp: bool) {
+    fn hello_cmd(&mut self, mut name: Bytes, esmtp: bool) -> Option<Event> {
         name.truncate(command::trim_end_sp(&name).len());
         let valid = if self.config.strict_hello {
             address::parse_domain(&name).is_ok()
@@ -1002,53 +1020,69 @@ impl Session {
         };
         let domain = match Text::from_utf8(name) {
             Ok(d) if valid => d,
-            _ => return self.error(&BAD_HELLO),
+            _ => {
+                self.error(&BAD_HELLO);
+                return None;
+            }
         };
         // RFC 5321 4.1.4: a HELO/EHLO in the middle of a session is also a RSET.
         self.reset_tx(AbortReason::Reset);
         self.pending = Some(Pending::Hello { esmtp });
-        self.events.push_back(Event::Hello { domain, esmtp });
+        Some(Event::Hello { domain, esmtp })
     }
 
-    fn mail(&mut self, args: Bytes) {
+    fn mail(&mut self, args: Bytes) -> Option<Event> {
         let Some(rest) = command::strip_prefix_ci(&args, b"FROM:") else {
-            return self.error(&SYNTAX);
+            self.error(&SYNTAX);
+            return None;
         };
         let start = args.len() - rest.len() + leading_spaces(rest);
         if self.hello.is_none() {
-            return self.error(&HELLO_FIRST);
+            self.error(&HELLO_FIRST);
+            return None;
         }
         if self.tx.is_some() {
-            return self.error(&NESTED_MAIL);
+            self.error(&NESTED_MAIL);
+            return None;
         }
         if self.config.require_auth && !self.authenticated {
-            return self.error(&AUTH_REQUIRED);
+            self.error(&AUTH_REQUIRED);
+            return None;
         }
         let path = match address::scan_path(&args[start..], PathKind::Reverse) {
             Ok(p) => p,
-            Err(e) => return self.address_error(e, &BAD_SENDER),
+            Err(e) => {
+                self.address_error(e, &BAD_SENDER);
+                return None;
+            }
         };
         let params = match params::parse_mail_params_at(&args, start + path.end) {
             Ok(p) => p,
-            Err(e) => return self.param_error(e),
+            Err(e) => {
+                self.param_error(e);
+                return None;
+            }
         };
         if let Err(reply) = self.check_mail_params(&params) {
-            return self.error(&reply);
+            self.error(&reply);
+            return None;
         }
         if let Some(max) = self.limit() {
             if params.size.is_some_and(|s| s > max) {
-                return self.put(&TOO_LARGE);
+                self.put(&TOO_LARGE);
+                return None;
             }
         }
         if !path.ascii && !params.smtputf8 {
-            return self.put(&NEED_SMTPUTF8);
+            self.put(&NEED_SMTPUTF8);
+            return None;
         }
         self.pending = Some(Pending::Mail {
             smtputf8: params.smtputf8,
             body: params.body.unwrap_or(BodyType::SevenBit),
         });
         let from = path.reverse_path(args, start);
-        self.events.push_back(Event::MailFrom { from, params });
+        Some(Event::MailFrom { from, params })
     }
 
     fn check_mail_params(&self, p: &MailParams) -> Result<(), Reply> {
@@ -1067,40 +1101,52 @@ impl Session {
         }
     }
 
-    fn rcpt(&mut self, args: Bytes) {
+    fn rcpt(&mut self, args: Bytes) -> Option<Event> {
         let Some(rest) = command::strip_prefix_ci(&args, b"TO:") else {
-            return self.error(&SYNTAX);
+            self.error(&SYNTAX);
+            return None;
         };
         let start = args.len() - rest.len() + leading_spaces(rest);
         let Some(tx) = &self.tx else {
-            return self.error(&NEED_MAIL);
+            self.error(&NEED_MAIL);
+            return None;
         };
         if tx.data_started {
             // Between BDAT chunks (RFC 3030): the envelope is closed.
-            return self.error(&RCPT_AFTER_DATA);
+            self.error(&RCPT_AFTER_DATA);
+            return None;
         }
         let smtputf8 = tx.smtputf8;
         let recipients = tx.recipients;
         let path = match address::scan_path(&args[start..], PathKind::Forward) {
             Ok(p) => p,
-            Err(e) => return self.address_error(e, &BAD_RECIPIENT),
+            Err(e) => {
+                self.address_error(e, &BAD_RECIPIENT);
+                return None;
+            }
         };
         let params = match params::parse_rcpt_params_at(&args, start + path.end) {
             Ok(p) => p,
-            Err(e) => return self.param_error(e),
+            Err(e) => {
+                self.param_error(e);
+                return None;
+            }
         };
         if !self.config.extensions.dsn && (params.notify.is_some() || params.orcpt.is_some()) {
-            return self.error(&UNSUPPORTED_PARAM);
+            self.error(&UNSUPPORTED_PARAM);
+            return None;
         }
         if !path.ascii && !smtputf8 {
-            return self.put(&NEED_SMTPUTF8);
+            self.put(&NEED_SMTPUTF8);
+            return None;
         }
         if recipients >= self.config.max_recipients {
-            return self.put(&TOO_MANY_RCPTS);
+            self.put(&TOO_MANY_RCPTS);
+            return None;
         }
         self.pending = Some(Pending::Rcpt);
         let to = path.forward_path(args, start);
-        self.events.push_back(Event::RcptTo { to, params });
+        Some(Event::RcptTo { to, params })
     }
 
     fn data(&mut self, no_arg: bool) {
@@ -1652,6 +1698,28 @@ fn first_bare_line_ending(chunk: &[u8]) -> Option<usize> {
         b'\r' => chunk.get(i + 1) != Some(&b'\n'),
         _ => i == 0 || chunk[i - 1] != b'\r',
     })
+}
+
+/// The offset of the first LF in `b`. Command lines are short: eight octets at a time over
+/// the first 64 (no call, no set-up), then memchr for a long line.
+#[inline]
+fn find_lf(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while i < 64 {
+        let Some(word) = b[i..].first_chunk::<8>() else {
+            break;
+        };
+        // Octets equal to LF become zero; the lowest zero octet sets the lowest flag bit.
+        let x = u64::from_le_bytes(*word) ^ (ONES * u64::from(b'\n'));
+        let zero = x.wrapping_sub(ONES) & !x & HIGH;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    memchr::memchr(b'\n', &b[i..]).map(|j| i + j)
 }
 
 /// A line without its LF and the CR before it, if any.
