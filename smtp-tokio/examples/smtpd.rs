@@ -209,9 +209,10 @@ impl Reader {
     }
 }
 
-/// Runs file IO (which fsyncs) off the async threads.
+/// Runs file IO (which fsyncs) off the async threads, in the connection's log span.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> std::io::Result<T> {
-    tokio::task::spawn_blocking(f)
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
         .map_err(std::io::Error::other)
 }
