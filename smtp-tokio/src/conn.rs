@@ -2,16 +2,14 @@
 
 use crate::body::{Body, Piece};
 use crate::{ConnInfo, Error, Handler, TlsInfo};
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, TrustedNetworks};
 use smtp_proto::{Config, Decision, Event, Protocol, Reply, Session, UsageError};
 use std::future::{pending, Future};
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
@@ -152,9 +150,10 @@ impl<H: Handler> Conn<H> {
             }
             if !self.leftover.is_empty() {
                 // The start of the ClientHello came with the PROXY header.
-                let prefix = std::mem::take(&mut self.leftover);
+                let prefix = std::io::Cursor::new(std::mem::take(&mut self.leftover));
                 let io = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
-                self.io = Box::new(Prefixed { prefix, io });
+                let (read, write) = tokio::io::split(io);
+                self.io = Box::new(tokio::io::join(AsyncReadExt::chain(prefix, read), write));
             }
             self.handshake().await?;
         }
@@ -513,46 +512,5 @@ async fn shutdown_deadline(stopping: &mut watch::Receiver<Option<Instant>>) {
     match deadline {
         Ok(deadline) => sleep_until(deadline.unwrap_or_else(Instant::now)).await,
         Err(_) => pending().await,
-    }
-}
-
-/// A stream with octets already read in front: what came after a PROXY header on an
-/// implicit-TLS port, for the TLS acceptor.
-struct Prefixed {
-    prefix: Bytes,
-    io: Box<dyn Io>,
-}
-
-impl AsyncRead for Prefixed {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.prefix.is_empty() {
-            return Pin::new(&mut self.io).poll_read(cx, buf);
-        }
-        let n = self.prefix.len().min(buf.remaining());
-        buf.put_slice(&self.prefix[..n]);
-        self.prefix.advance(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for Prefixed {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
