@@ -91,12 +91,18 @@ fn verb4(word: [u8; 4]) -> Verb {
 #[inline]
 pub(crate) fn strip_prefix_ci<'a>(arg: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     let head = arg.get(..prefix.len())?;
-    // `a` equals `p` but for case: the same octet, or `p` is a letter and `a` folds to it.
-    let same = head
-        .iter()
-        .zip(prefix)
-        .all(|(&a, &p)| a == p || (p.is_ascii_alphabetic() && a | 0x20 == p | 0x20));
-    same.then(|| &arg[prefix.len()..])
+    eq_ci(head, prefix).then(|| &arg[prefix.len()..])
+}
+
+/// `a.eq_ignore_ascii_case(b)` for a constant `b`, without folding every octet of both: an
+/// octet matches when it is the same, or when `b`'s is a letter and `a`'s folds to it with
+/// one OR (only the two cases of that letter do).
+#[inline]
+pub(crate) fn eq_ci(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(&x, &y)| x == y || (y.is_ascii_alphabetic() && x | 0x20 == y | 0x20))
 }
 
 /// Parses the argument of `BDAT`: `chunk-size [SP "LAST"]` (RFC 3030 section 2).
@@ -115,7 +121,7 @@ pub(crate) fn parse_bdat(arg: &[u8]) -> Option<(u64, bool)> {
     })?;
     let last = match rest {
         b"" => false,
-        r if r.eq_ignore_ascii_case(b"LAST") => true,
+        r if eq_ci(r, b"LAST") => true,
         _ => return None,
     };
     Some((n, last))

@@ -19,6 +19,7 @@
 //! Values that are kept as text ([`MailParams::envid`], [`MailParams::auth`], [`Orcpt`]) are
 //! slices of the command buffer: parsing allocates nothing.
 
+use crate::command::eq_ci;
 use crate::Text;
 use bytes::Bytes;
 use std::ops::Range;
@@ -115,13 +116,13 @@ impl Notify {
     fn parse(value: &[u8]) -> Option<Notify> {
         let mut bits = 0u8;
         for item in value.split(|&c| c == b',') {
-            let bit = if item.eq_ignore_ascii_case(b"NEVER") {
+            let bit = if eq_ci(item, b"NEVER") {
                 Self::NEVER
-            } else if item.eq_ignore_ascii_case(b"SUCCESS") {
+            } else if eq_ci(item, b"SUCCESS") {
                 Self::SUCCESS
-            } else if item.eq_ignore_ascii_case(b"FAILURE") {
+            } else if eq_ci(item, b"FAILURE") {
                 Self::FAILURE
-            } else if item.eq_ignore_ascii_case(b"DELAY") {
+            } else if eq_ci(item, b"DELAY") {
                 Self::DELAY
             } else {
                 return None;
@@ -366,8 +367,9 @@ impl Param<'_> {
         self.text(self.keyword.clone())
     }
 
+    #[inline]
     fn is(&self, keyword: &str) -> bool {
-        self.b[self.keyword.clone()].eq_ignore_ascii_case(keyword.as_bytes())
+        eq_ci(&self.b[self.keyword.clone()], keyword.as_bytes())
     }
 
     /// Records the keyword in `seen`, failing on a repeat.
@@ -476,11 +478,11 @@ pub(crate) fn parse_mail_params_at(src: &Bytes, start: usize) -> Result<MailPara
         } else if p.is("BODY") {
             p.once(&mut seen, BODY)?;
             let v = p.value()?;
-            out.body = Some(if v.eq_ignore_ascii_case(b"7BIT") {
+            out.body = Some(if eq_ci(v, b"7BIT") {
                 BodyType::SevenBit
-            } else if v.eq_ignore_ascii_case(b"8BITMIME") {
+            } else if eq_ci(v, b"8BITMIME") {
                 BodyType::EightBitMime
-            } else if v.eq_ignore_ascii_case(b"BINARYMIME") {
+            } else if eq_ci(v, b"BINARYMIME") {
                 BodyType::BinaryMime
             } else {
                 return Err(p.bad_value());
@@ -492,9 +494,9 @@ pub(crate) fn parse_mail_params_at(src: &Bytes, start: usize) -> Result<MailPara
         } else if p.is("RET") {
             p.once(&mut seen, RET)?;
             let v = p.value()?;
-            out.ret = Some(if v.eq_ignore_ascii_case(b"FULL") {
+            out.ret = Some(if eq_ci(v, b"FULL") {
                 Ret::Full
-            } else if v.eq_ignore_ascii_case(b"HDRS") {
+            } else if eq_ci(v, b"HDRS") {
                 Ret::Headers
             } else {
                 return Err(p.bad_value());
