@@ -1,6 +1,8 @@
 //! Runs one workload a fixed number of times, for instruction counts that do not depend on
 //! how busy the machine is: `valgrind --tool=callgrind target/release/examples/instr WORKLOAD N`.
-//! Workloads: seed, commands-ours, commands-stalwart, data78-ours, data78-stalwart.
+//! Workloads: seed, commands-ours, commands-stalwart, and DATA with 1 MiB bodies:
+//! data78-ours, data78-stalwart (78-octet lines), data998-ours, data998-stalwart (998-octet
+//! lines), datadots-ours, datadots-stalwart (78-octet lines, every fourth dot-stuffed).
 
 use smtp_benches::{body, command_mix, run_session, seed_session_input};
 use smtp_proto::Config;
@@ -17,13 +19,20 @@ fn main() {
     let mix = command_mix(100);
     let mut ours = b"EHLO client.example\r\n".to_vec();
     ours.extend_from_slice(&mix);
-    let body78 = body(1 << 20, 78, 0);
-    let mut data_in =
-        b"EHLO c\r\nMAIL FROM:<a@c.example>\r\nRCPT TO:<b@d.example>\r\nDATA\r\n".to_vec();
-    data_in.extend_from_slice(&body78);
-    data_in.extend_from_slice(b".\r\n");
-    let mut terminated = body78.clone();
-    terminated.extend_from_slice(b".\r\n");
+    // (ours: the whole session's input; Stalwart's: the terminated body) per DATA workload.
+    let data = |line_len: usize, dot_every: usize| {
+        let body = body(1 << 20, line_len, dot_every);
+        let mut ours =
+            b"EHLO c\r\nMAIL FROM:<a@c.example>\r\nRCPT TO:<b@d.example>\r\nDATA\r\n".to_vec();
+        ours.extend_from_slice(&body);
+        ours.extend_from_slice(b".\r\n");
+        let mut terminated = body;
+        terminated.extend_from_slice(b".\r\n");
+        (ours, terminated)
+    };
+    let (data78, data78_stalwart) = data(78, 0);
+    let (data998, data998_stalwart) = data(998, 0);
+    let (datadots, datadots_stalwart) = data(78, 4);
     let seed = seed_session_input();
     for _ in 0..n {
         match workload.as_str() {
@@ -40,23 +49,33 @@ fn main() {
                     black_box(&req);
                 }
             }
-            "data78-ours" => {
-                let reads: Vec<&[u8]> = data_in.chunks(64 * 1024).collect();
-                black_box(run_session(&config, &reads));
-            }
-            "data78-stalwart" => {
-                let mut r = stalwart_smtp_proto::request::receiver::DataReceiver::new();
-                let mut out = Vec::with_capacity(64 * 1024);
-                for read in terminated.chunks(64 * 1024) {
-                    let done = r.ingest(&mut read.iter(), &mut out);
-                    black_box(&out);
-                    out.clear();
-                    if done {
-                        break;
-                    }
-                }
-            }
+            "data78-ours" => data_ours(&config, &data78),
+            "data998-ours" => data_ours(&config, &data998),
+            "datadots-ours" => data_ours(&config, &datadots),
+            "data78-stalwart" => data_stalwart(&data78_stalwart),
+            "data998-stalwart" => data_stalwart(&data998_stalwart),
+            "datadots-stalwart" => data_stalwart(&datadots_stalwart),
             other => panic!("unknown workload {other}"),
+        }
+    }
+}
+
+/// The whole session through our core, the input in 64 KiB reads.
+fn data_ours(config: &Arc<Config>, input: &[u8]) {
+    let reads: Vec<&[u8]> = input.chunks(64 * 1024).collect();
+    black_box(run_session(config, &reads));
+}
+
+/// Stalwart's DataReceiver on the terminated body, in 64 KiB reads.
+fn data_stalwart(terminated: &[u8]) {
+    let mut r = stalwart_smtp_proto::request::receiver::DataReceiver::new();
+    let mut out = Vec::with_capacity(64 * 1024);
+    for read in terminated.chunks(64 * 1024) {
+        let done = r.ingest(&mut read.iter(), &mut out);
+        black_box(&out);
+        out.clear();
+        if done {
+            break;
         }
     }
 }

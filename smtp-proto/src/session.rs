@@ -189,6 +189,20 @@ struct Transaction {
     bdat: bool,
 }
 
+impl Transaction {
+    fn new(smtputf8: bool, body: BodyType) -> Transaction {
+        Transaction {
+            smtputf8,
+            body,
+            recipients: 0,
+            size: 0,
+            data_started: false,
+            data_failed: None,
+            bdat: false,
+        }
+    }
+}
+
 // Canned replies. RFC 5321 4.2.2 and 4.2.3 give the codes, RFC 3463 the enhanced codes.
 const OK: Canned = canned!(250, 2, 0, 0, "OK");
 const MAIL_OK: Canned = canned!(250, 2, 1, 0, "Sender OK");
@@ -666,6 +680,26 @@ impl Session {
         let Some(pending) = self.pending else {
             return Err(UsageError::NoPendingDecision);
         };
+        // The common answers: a plain accept of RCPT or MAIL, with the canned reply.
+        if let Decision::Accept = decision {
+            match pending {
+                Pending::Rcpt => {
+                    self.pending = None;
+                    if let Some(tx) = &mut self.tx {
+                        tx.recipients += 1;
+                    }
+                    self.put_canned(&RCPT_OK);
+                    return Ok(());
+                }
+                Pending::Mail { smtputf8, body } => {
+                    self.pending = None;
+                    self.tx = Some(Transaction::new(smtputf8, body));
+                    self.put_canned(&MAIL_OK);
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
         let reply = match decision {
             Decision::Accept => None,
             Decision::AcceptWith(r) if r.is_positive() => Some(r),
@@ -713,15 +747,7 @@ impl Session {
                 self.put_hello(esmtp, reply.as_ref());
             }
             Pending::Mail { smtputf8, body } => {
-                self.tx = Some(Transaction {
-                    smtputf8,
-                    body,
-                    recipients: 0,
-                    size: 0,
-                    data_started: false,
-                    data_failed: None,
-                    bdat: false,
-                });
+                self.tx = Some(Transaction::new(smtputf8, body));
                 self.put_or(reply, &MAIL_OK);
             }
             Pending::Rcpt => {
