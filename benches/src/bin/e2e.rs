@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release -p smtp-benches -p smtp-tokio -p smtp-blocking --examples --bins
-//! target/release/e2e                 # everything (about 15 minutes)
+//! target/release/e2e                 # everything (about 20 minutes)
 //! target/release/e2e --quick         # a smoke run (about a minute)
 //! ```
 //!
@@ -40,7 +40,7 @@ struct Args {
     #[arg(long, default_value_t = 3.0)]
     duration: f64,
     /// Rounds of every measurement; the median is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Connections at once in the load.
     #[arg(long, default_value_t = 8)]
@@ -593,7 +593,7 @@ fn load_section(ctx: &Ctx, servers: &[&Server], report: &mut String) -> Result<(
 fn idle_section(ctx: &Ctx, servers: &[&Server], report: &mut String) -> Result<(), String> {
     let want = ctx.args.idle;
     report.push_str(&format!(
-        "\n### RSS with {want} idle connections (greeted, then silent)\n\n| server | open | RSS before | RSS with them | per connection | threads |\n|---|---|---|---|---|---|\n"
+        "\n### RSS with {want} idle connections (greeted, then silent), and the CPU it takes to hold them\n\n| server | open | RSS before | RSS with them | per connection | threads | CPU while idle |\n|---|---|---|---|---|---|---|\n"
     ));
     for server in servers {
         let n = server.cap.map_or(want, |cap| want.min(cap));
@@ -628,6 +628,14 @@ fn idle_section(ctx: &Ctx, servers: &[&Server], report: &mut String) -> Result<(
         std::thread::sleep(Duration::from_secs(1));
         let with = procfs::status(pid, "VmRSS").unwrap_or(0);
         let threads = procfs::status(pid, "Threads").unwrap_or(0);
+        // What holding them costs: CPU over 3 s of silence.
+        let quiet = Duration::from_secs(3);
+        let cpu0 = CpuSnapshot::of(pid).map_err(|e| e.to_string())?;
+        std::thread::sleep(quiet);
+        let (idle_cpu, _) = CpuSnapshot::of(pid)
+            .map_err(|e| e.to_string())?
+            .since(&cpu0);
+        let idle_cpu = 100.0 * idle_cpu.as_secs_f64() / quiet.as_secs_f64();
         drop(client.stdin.take()); // the client lets go
         let _ = read_all_bounded(&mut client, Duration::from_secs(30));
         drop(running);
@@ -645,13 +653,13 @@ fn idle_section(ctx: &Ctx, servers: &[&Server], report: &mut String) -> Result<(
         };
         let per = with.saturating_sub(before) as f64 / open.max(1) as f64 / 1024.0;
         eprintln!(
-            "e2e: idle | {:<14} | {open} open | {:.1} MiB -> {:.1} MiB | {per:.1} KiB each",
+            "e2e: idle | {:<14} | {open} open | {:.1} MiB -> {:.1} MiB | {per:.1} KiB each | {idle_cpu:.1} % CPU",
             server.name,
             mib(before),
             mib(with)
         );
         report.push_str(&format!(
-            "| {} | {open}{note} | {:.1} MiB | {:.1} MiB | {per:.1} KiB | {threads} |\n",
+            "| {} | {open}{note} | {:.1} MiB | {:.1} MiB | {per:.1} KiB | {threads} | {idle_cpu:.1} % of a core |\n",
             server.name,
             mib(before),
             mib(with)
