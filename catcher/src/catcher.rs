@@ -201,6 +201,11 @@ pub struct NewMessage {
 }
 
 impl NewMessage {
+    /// Whether the message goes to a file (not `--discard`): only then is there file IO.
+    pub fn stores(&self) -> bool {
+        self.maildir.is_some()
+    }
+
     /// Creates the file in the Maildir's `tmp/` and writes the `Return-Path` and `Received`
     /// fields (RFC 5321 section 4.4) into the write buffer. With `--discard`, nothing. A
     /// failure is kept: [`Message::finish`] answers `451`.

@@ -38,8 +38,8 @@
 //! one event at a time: drain events, write the replies, close if closed, else read with
 //! the core's timer and feed the result back. The message [`Body`] pulls the same loop while
 //! the handler reads it, so a body streams through without a second thread or a buffer, and
-//! what the handler leaves unread is drained after it returns. Reads wake up every 100 ms to
-//! notice a shutdown; the accept loop polls its listeners every 10 ms.
+//! what the handler leaves unread is drained after it returns. Reads wake up every 500 ms to
+//! notice a shutdown; the accept loop polls its listeners every 2 ms.
 //!
 //! ## Logging
 //! Each connection runs in a `tracing` span `smtp` with the peer address and, once

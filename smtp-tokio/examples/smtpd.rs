@@ -166,12 +166,13 @@ impl Handler for Catcher {
     }
 
     /// Streams the body into the Maildir file, the file IO (which fsyncs) on the blocking
-    /// pool; at debug level the body is also parsed, to log its header check and MIME
+    /// pool (with `--discard` there is none, and no pool); at debug level the body is also parsed, to log its header check and MIME
     /// structure. A read error means the message was abandoned: the unfinished file is
     /// removed.
     async fn data(&mut self, body: Body) -> Result<Decision, Error> {
         let new = self.0.start_message();
-        let mut message = blocking(move || new.open()).await?;
+        let io = FileIo(new.stores());
+        let mut message = io.run(move || new.open()).await?;
         let mut reader = match message.wants_structure() {
             true => Reader::Parsed(Box::new(body.parsed(MimeConfig::default()).with_raw(true))),
             false => Reader::Raw(body),
@@ -179,14 +180,15 @@ impl Handler for Catcher {
         while let Some(event) = reader.next().await? {
             message.event(event);
             if message.flush_due() {
-                message = blocking(move || {
-                    message.flush();
-                    message
-                })
-                .await?;
+                message = io
+                    .run(move || {
+                        message.flush();
+                        message
+                    })
+                    .await?;
             }
         }
-        Ok(blocking(move || Message::finish(message)).await?)
+        Ok(io.run(move || Message::finish(message)).await?)
     }
 
     async fn reset(&mut self) {
@@ -209,10 +211,22 @@ impl Reader {
     }
 }
 
-/// Runs file IO (which fsyncs) off the async threads, in the connection's log span.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> std::io::Result<T> {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
-        .await
-        .map_err(std::io::Error::other)
+/// Where the message's file IO runs: on the blocking pool, in the connection's log span
+/// (it fsyncs), or — with `--discard`, when there is none — right here.
+#[derive(Clone, Copy)]
+struct FileIo(bool);
+
+impl FileIo {
+    async fn run<T: Send + 'static>(
+        self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::io::Result<T> {
+        if !self.0 {
+            return Ok(f());
+        }
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(f))
+            .await
+            .map_err(std::io::Error::other)
+    }
 }

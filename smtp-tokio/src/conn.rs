@@ -7,12 +7,13 @@ use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, TrustedNetworks};
 use smtp_proto::{Config, Decision, Event, Protocol, Reply, Session, UsageError};
 use std::future::{pending, Future};
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, timeout, Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, trace, warn, Instrument};
 
@@ -41,7 +42,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// Body pieces queued between the socket and a handler that reads slowly: with 16 KiB
 /// reads, at most 64 KiB of body per connection waits in memory.
 const BODY_QUEUE: usize = 4;
-const READ_BUFFER: usize = 16 << 10;
+/// Reads start small (an idle connection costs little memory: issue 8 holds 10,000 of them)
+/// and the buffer grows, up to 16 KiB, while reads fill it.
+const READ_BUFFER_MIN: usize = 1 << 10;
+const READ_BUFFER_MAX: usize = 16 << 10;
 /// The longest wait for the goodbye `421` to leave at shutdown.
 const GOODBYE_WRITE: Duration = Duration::from_secs(5);
 
@@ -79,7 +83,10 @@ struct Conn<H> {
     /// handshake in progress) and a shutdown closes without a word.
     opened: bool,
     io: Box<dyn Io>,
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
+    /// The core's timer, one per connection and reset for each read (cheaper than a new
+    /// `timeout` per read).
+    timer: Pin<Box<Sleep>>,
     /// `None` while a data task holds it.
     handler: Option<H>,
     data: Option<DataTask<H>>,
@@ -115,7 +122,8 @@ pub(crate) async fn serve<H: Handler>(
         session,
         opened: false,
         io,
-        buf: vec![0; READ_BUFFER].into_boxed_slice(),
+        buf: vec![0; READ_BUFFER_MIN],
+        timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         handler,
         data: None,
         leftover: Bytes::new(),
@@ -288,21 +296,25 @@ impl<H: Handler> Conn<H> {
                 continue;
             }
             let idle = !self.session.in_transaction();
+            self.timer.as_mut().reset(Instant::now() + timer.after);
             tokio::select! {
-                read = timeout(timer.after, self.io.read(&mut self.buf)) => match read {
-                    Ok(Ok(0)) => self.session.handle_eof(),
-                    Ok(Ok(n)) => {
+                read = self.io.read(&mut self.buf) => match read {
+                    Ok(0) => self.session.handle_eof(),
+                    Ok(n) => {
                         self.trace_input(&self.buf[..n]);
                         self.session.handle_input(&self.buf[..n]);
+                        if n == self.buf.len() && n < READ_BUFFER_MAX {
+                            self.buf = vec![0; (n * 4).min(READ_BUFFER_MAX)];
+                        }
                     }
-                    Ok(Err(e)) => {
+                    Err(e) => {
                         debug!(error = %e, "read failed");
                         self.session.handle_eof();
                     }
-                    Err(_) => {
-                        debug!(kind = ?timer.kind, "timeout");
-                        self.session.handle_timeout(timer.kind);
-                    }
+                },
+                () = self.timer.as_mut() => {
+                    debug!(kind = ?timer.kind, "timeout");
+                    self.session.handle_timeout(timer.kind);
                 },
                 () = shutdown_when_idle(&mut self.stopping, idle) => {
                     debug!("shutting down: closing idle connection");
