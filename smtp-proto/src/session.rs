@@ -306,10 +306,11 @@ impl Session {
             config,
             state: State::Greeting,
             recv: BytesMut::new(),
-            // Sized for the greeting and an EHLO reply, and for the few events one command
-            // can queue (e.g. DataAborted, Reset, Hello): no reallocation in a normal session.
+            // Sized for the greeting and an EHLO reply: no reallocation in a normal session.
             send: BytesMut::with_capacity(512),
-            events: VecDeque::with_capacity(4),
+            // Allocated at the first queued event (most replies need none), so that a session
+            // that never gets that far (an idle connection) does not hold it.
+            events: VecDeque::new(),
             pending: None,
             hello: None,
             tx: None,

@@ -44,7 +44,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 const BODY_QUEUE: usize = 4;
 /// Reads start small (an idle connection costs little memory: issue 8 holds 10,000 of them)
 /// and the buffer grows, up to 16 KiB, while reads fill it.
-const READ_BUFFER_MIN: usize = 1 << 10;
+const READ_BUFFER_MIN: usize = 512;
 const READ_BUFFER_MAX: usize = 16 << 10;
 /// The longest wait for the goodbye `421` to leave at shutdown.
 const GOODBYE_WRITE: Duration = Duration::from_secs(5);
