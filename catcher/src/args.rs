@@ -66,6 +66,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub max_recipients: usize,
 
+    /// Connections served at once; the ones beyond get `421 4.3.2` and are closed.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_connections: usize,
+
     /// Maildir to store messages in (created with tmp/, new/ and cur/ if missing).
     #[arg(long, value_name = "DIR", default_value = "maildir")]
     pub maildir: PathBuf,
@@ -233,6 +237,15 @@ mod tests {
         let a = Args::try_parse_from(["smtpd", "--self-signed", "--require-tls", "-v"]).unwrap();
         assert!(a.require_tls && a.verbose);
         assert!(a.tls_config().unwrap().is_some());
+    }
+
+    #[test]
+    fn connection_cap_defaults_to_the_adapters_and_can_be_raised() {
+        let default = Args::try_parse_from(["smtpd"]).unwrap();
+        assert_eq!(default.max_connections, 1000);
+        let raised = Args::try_parse_from(["smtpd", "--max-connections", "20000"]).unwrap();
+        assert_eq!(raised.max_connections, 20000);
+        assert!(Args::try_parse_from(["smtpd", "--max-connections", "many"]).is_err());
     }
 
     #[test]

@@ -54,6 +54,7 @@ fn run(args: Args) -> Result<(), Error> {
     let mut builder = Server::builder()
         .config(args.config())
         .bind(args.listen)
+        .max_connections(args.max_connections)
         .shutdown_timeout(Duration::from_secs(10));
     if let Some(tls) = &tls {
         builder = builder.tls(tls.clone()).require_tls(args.require_tls);

@@ -665,6 +665,7 @@ fn smtpd_help_documents_the_flags() {
         "--lmtp-socket <PATH>",
         "--proxy-protocol",
         "--trusted-proxy <CIDR>",
+        "--max-connections <N>",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
