@@ -1009,7 +1009,7 @@ impl Session {
                 if !no_arg {
                     return self.error(&NO_PARAMS);
                 }
-                self.reset_tx(AbortReason::Reset);
+                self.abort_data(AbortReason::Reset);
                 self.put_canned(&OK);
             }
             Verb::Noop => self.put_canned(&OK),
@@ -1053,7 +1053,7 @@ impl Session {
             }
         };
         // RFC 5321 4.1.4: a HELO/EHLO in the middle of a session is also a RSET.
-        self.reset_tx(AbortReason::Reset);
+        self.abort_data(AbortReason::Reset);
         self.pending = Some(Pending::Hello { esmtp });
         Some(Event::Hello { domain, esmtp })
     }
@@ -1264,7 +1264,7 @@ impl Session {
         let discarded = self.recv.len();
         self.recv.clear();
         self.scanned = 0;
-        self.reset_tx(AbortReason::Reset);
+        self.abort_data(AbortReason::Reset);
         self.put(&START_TLS);
         self.state = State::TlsHandoff;
         self.flush = true;
@@ -1405,7 +1405,7 @@ impl Session {
     }
 
     fn quit(&mut self) {
-        self.reset_tx(AbortReason::Reset);
+        self.abort_data(AbortReason::Reset);
         self.put_canned(&BYE);
         self.close(CloseReason::Quit);
     }
@@ -1513,7 +1513,8 @@ impl Session {
         }
     }
 
-    /// Drops the transaction, if any, without a decided end of data: a body in progress
+    /// Drops the transaction, if any, without a decided end of data (RSET, HELO/EHLO,
+    /// STARTTLS, QUIT, a refused body, a 421, the connection closing): a body in progress
     /// (BDAT between chunks, or DATA on EOF/timeout) ends with `DataAborted`, then `Reset`
     /// tells the application to forget the envelope. Every accepted MAIL thus ends with
     /// exactly one decided `DataEnd` or one `Reset`.
@@ -1524,11 +1525,6 @@ impl Session {
             }
             self.events.push_back(Event::Reset);
         }
-    }
-
-    /// Drops the transaction for RSET, HELO/EHLO, STARTTLS or QUIT.
-    fn reset_tx(&mut self, reason: AbortReason) {
-        self.abort_data(reason);
     }
 
     // ----- internals: replies -----
