@@ -210,20 +210,10 @@ impl NewMessage {
     /// fields (RFC 5321 section 4.4) into the write buffer. With `--discard`, nothing. A
     /// failure is kept: [`Message::finish`] answers `451`.
     pub fn open(self) -> Message {
-        let mut message = Message {
-            delivery: None,
-            pending: Vec::new(),
-            size: 0,
-            failed: None,
-            structure: Structure::default(),
-            from: self.return_path.clone(),
-            recipients: self.recipients.clone(),
-        };
-        let Some(maildir) = &self.maildir else {
-            return message;
-        };
-        match maildir.create() {
-            Ok(delivery) => {
+        let (mut delivery, mut pending, mut failed) = (None, Vec::new(), None);
+        match self.maildir.as_ref().map(Maildir::create) {
+            None => {} // --discard
+            Some(Ok(created)) => {
                 let headers = trace_headers(&Trace {
                     return_path: &self.return_path,
                     helo: &self.helo,
@@ -231,16 +221,24 @@ impl NewMessage {
                     by: &self.by,
                     protocol: self.protocol,
                     tls: self.tls.as_deref(),
-                    id: delivery.name(),
+                    id: created.name(),
                     recipient: self.single.then_some(self.recipients.as_str()),
                     date: SystemTime::now(),
                 });
-                message.pending.extend_from_slice(headers.as_bytes());
-                message.delivery = Some(delivery);
+                pending.extend_from_slice(headers.as_bytes());
+                delivery = Some(created);
             }
-            Err(e) => message.failed = Some(e),
+            Some(Err(e)) => failed = Some(e),
         }
-        message
+        Message {
+            delivery,
+            pending,
+            size: 0,
+            failed,
+            structure: Structure::default(),
+            from: self.return_path,
+            recipients: self.recipients,
+        }
     }
 }
 
