@@ -6,24 +6,31 @@ use std::sync::Arc;
 /// Feeds `input` in one read after the greeting and runs the call order, accepting every
 /// decision.
 fn run(config: Config, input: &[u8]) -> (Vec<Event>, String) {
+    run_reads(config, &[input])
+}
+
+/// [`run`], with the input arriving in these reads (the call order runs after each).
+fn run_reads(config: Config, reads: &[&[u8]]) -> (Vec<Event>, String) {
     let mut s = Session::new(Arc::new(config));
     while s.poll_transmit().is_some() {}
     let (mut events, mut out) = (Vec::new(), Vec::new());
-    s.handle_input(input);
-    loop {
-        while let Some(e) = s.poll_event() {
-            if e.needs_decision() {
-                s.decide(Decision::Accept).unwrap();
+    for read in reads {
+        s.handle_input(read);
+        loop {
+            while let Some(e) = s.poll_event() {
+                if e.needs_decision() {
+                    s.decide(Decision::Accept).unwrap();
+                }
+                events.push(e);
             }
-            events.push(e);
-        }
-        let mut progress = false;
-        while let Some(b) = s.poll_transmit() {
-            out.extend_from_slice(&b);
-            progress = true;
-        }
-        if !progress {
-            break;
+            let mut progress = false;
+            while let Some(b) = s.poll_transmit() {
+                out.extend_from_slice(&b);
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
         }
     }
     (events, String::from_utf8(out).unwrap())
@@ -148,33 +155,12 @@ fn capped_output_does_not_stall_the_call_order() {
 /// how TCP split it.
 #[test]
 fn bare_cr_before_a_read_boundary_is_refused() {
-    let mut s = Session::new(Arc::new(Config::new("mx.example.com")));
-    while s.poll_transmit().is_some() {}
     let reads: [&[u8]; 3] = [
         b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\n",
         b"a\r\r",
         b"\nb\r\n.\r\nQUIT\r\n",
     ];
-    let (mut events, mut out) = (Vec::new(), Vec::new());
-    for read in reads {
-        s.handle_input(read);
-        loop {
-            while let Some(e) = s.poll_event() {
-                if e.needs_decision() {
-                    s.decide(Decision::Accept).unwrap();
-                }
-                events.push(e);
-            }
-            let mut progress = false;
-            while let Some(b) = s.poll_transmit() {
-                out.extend_from_slice(&b);
-                progress = true;
-            }
-            if !progress {
-                break;
-            }
-        }
-    }
+    let (events, out) = run_reads(Config::new("mx.example.com"), &reads);
     let body: Vec<u8> = events
         .iter()
         .filter_map(|e| match e {
@@ -187,7 +173,7 @@ fn bare_cr_before_a_read_boundary_is_refused() {
     assert!(events.contains(&Event::DataAborted {
         reason: AbortReason::BareLineEnding
     }));
-    assert!(String::from_utf8(out).unwrap().contains("550 5.6.0"));
+    assert!(out.contains("550 5.6.0"));
 }
 
 /// Found by `session_lmtp` (the LMTP model, within minutes): in LMTP mode, a `421` for one
