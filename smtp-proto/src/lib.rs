@@ -108,6 +108,10 @@ mod session;
 mod text;
 pub mod trace;
 
+/// The `bytes` crate, whose [`Bytes`](bytes::Bytes) and [`BytesMut`](bytes::BytesMut) the
+/// API hands out and takes ([`Session::handle_input_buf`]).
+pub use bytes;
+
 pub use auth::{Credentials, Secret};
 pub use config::{
     BareLineEndings, Config, EarlyTalkers, Extensions, Protocol, Timeouts, TlsPolicy,

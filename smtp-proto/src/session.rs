@@ -22,8 +22,8 @@ use std::sync::Arc;
 ///
 /// - **A. Getters:** [`wants_read`](Self::wants_read), [`is_closed`](Self::is_closed),
 ///   [`tls_active`](Self::tls_active).
-/// - **B. Inputs** (`handle_*`): [`handle_input`](Self::handle_input) with bytes read from
-///   the client, [`handle_eof`](Self::handle_eof) when the client closed its side,
+/// - **B. Inputs** (`handle_*`): [`handle_input`](Self::handle_input) (or, without a copy,
+///   [`handle_input_buf`](Self::handle_input_buf)) with bytes read from the client, [`handle_eof`](Self::handle_eof) when the client closed its side,
 ///   [`handle_timeout`](Self::handle_timeout) when a timer from `poll_timeout` ran out,
 ///   [`handle_tls_established`](Self::handle_tls_established) after the STARTTLS handshake.
 /// - **C. Answers:** [`decide`](Self::decide), for the events that need a decision
@@ -467,14 +467,65 @@ impl Session {
 
     // ----- B. inputs -----
 
-    /// Feeds bytes read from the client. Input that arrives while the session is closing or
-    /// waiting for the TLS handshake is dropped.
+    /// Feeds bytes read from the client, copying them into the session's receive buffer.
+    /// Input that arrives while the session is closing or waiting for the TLS handshake is
+    /// dropped. [`handle_input_buf`](Self::handle_input_buf) does the same without the copy.
     pub fn handle_input(&mut self, input: &[u8]) {
-        if input.is_empty() {
-            return;
+        if self.accepts_input(input.len()) {
+            self.recv.extend_from_slice(input);
+        }
+    }
+
+    /// Feeds bytes read from the client, taking all of them out of `input` (which is left
+    /// empty, with its spare capacity) without copying them: the session keeps the octets in
+    /// the buffer they were read into, and hands out commands' values and
+    /// [`Event::DataChunk`]s as [`Bytes`] that share it. Read into the same `input` again
+    /// (e.g. tokio's `AsyncReadExt::read_buf`, after [`BytesMut::reserve`]); octets of an
+    /// incomplete line held from the previous read are joined to the new ones in place when
+    /// they sit next to each other in memory, and copied otherwise.
+    ///
+    /// Otherwise the same as [`handle_input`](Self::handle_input).
+    ///
+    /// ```
+    /// use smtp_proto::bytes::BytesMut;
+    /// use smtp_proto::{Config, Event, Session};
+    /// use std::sync::Arc;
+    ///
+    /// let mut session = Session::new(Arc::new(Config::new("mx.example.com")));
+    /// let greeting = session.poll_transmit().unwrap();
+    /// assert!(greeting.starts_with(b"220 "));
+    /// let mut buf = BytesMut::with_capacity(4096);
+    /// buf.extend_from_slice(b"EHLO client.exa"); // socket.read_buf(&mut buf)
+    /// session.handle_input_buf(&mut buf);
+    /// assert!(buf.is_empty());
+    /// assert!(session.poll_event().is_none()); // not a whole line yet
+    /// buf.extend_from_slice(b"mple\r\n");
+    /// session.handle_input_buf(&mut buf);
+    /// match session.poll_event() {
+    ///     Some(Event::Hello { domain, esmtp }) => {
+    ///         assert_eq!(domain.as_str(), "client.example");
+    ///         assert!(esmtp);
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    pub fn handle_input_buf(&mut self, input: &mut BytesMut) {
+        if self.accepts_input(input.len()) {
+            // O(1) when `recv` is empty or ends where `input` starts in the same buffer.
+            self.recv.unsplit(input.split());
+        } else {
+            input.clear();
+        }
+    }
+
+    /// Whether `len` octets of client input are to be appended to `recv` (the session reads;
+    /// the early-talker check may close it instead).
+    fn accepts_input(&mut self, len: usize) -> bool {
+        if len == 0 {
+            return false;
         }
         match self.state {
-            State::Closing | State::Closed | State::TlsHandoff => return,
+            State::Closing | State::Closed | State::TlsHandoff => return false,
             _ => {}
         }
         if !self.greeted && self.config.early_talkers == EarlyTalkers::Reject {
@@ -483,10 +534,10 @@ impl Session {
             self.greeted = true;
             self.put(&EARLY_TALKER);
             self.close(CloseReason::EarlyTalker);
-            return;
+            return false;
         }
-        self.recv.extend_from_slice(input);
         self.blocked = false;
+        true
     }
 
     /// The client closed its side of the connection. A message in progress is abandoned

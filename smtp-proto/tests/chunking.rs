@@ -47,6 +47,24 @@ fn run(config: Config, input: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<Event>) {
     (out, merge_chunks(&h.events))
 }
 
+/// As `run`, but each piece is read into one `BytesMut` of `capacity` octets, as an adapter
+/// does, and handed over with `handle_input_buf` (no copy): the session must not tell the
+/// difference, whether the buffer is reused in place or reallocated (a small capacity).
+fn run_buf(config: Config, input: &[u8], cuts: &[usize], capacity: usize) -> (Vec<u8>, Vec<Event>) {
+    let mut h = Harness::new(config);
+    let mut buf = bytes::BytesMut::with_capacity(capacity);
+    let mut start = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
+        let cut = cut.clamp(start, input.len());
+        buf.reserve(capacity);
+        buf.extend_from_slice(&input[start..cut]);
+        h.send_buf(&mut buf);
+        start = cut;
+    }
+    let out = h.transmits.iter().flat_map(|b| b.iter().copied()).collect();
+    (out, merge_chunks(&h.events))
+}
+
 fn cuts(len: usize) -> impl Strategy<Value = Vec<usize>> {
     proptest::collection::vec(0..=len, 0..40).prop_map(|mut v| {
         v.sort_unstable();
@@ -80,12 +98,43 @@ fn byte_by_byte_equals_whole() {
     assert_eq!(run(config(), SESSION, &cuts), run(config(), SESSION, &[]));
 }
 
+#[test]
+fn byte_by_byte_without_copy_equals_whole() {
+    let cuts: Vec<usize> = (0..SESSION.len()).collect();
+    for capacity in [1, 64, 4096] {
+        assert_eq!(
+            run_buf(config(), SESSION, &cuts, capacity),
+            run(config(), SESSION, &[])
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn any_split_gives_the_same_session(cuts in cuts(SESSION.len())) {
         prop_assert_eq!(run(config(), SESSION, &cuts), run(config(), SESSION, &[]));
+    }
+
+    #[test]
+    fn any_split_without_copy_gives_the_same_session(
+        cuts in cuts(SESSION.len()),
+        capacity in prop_oneof![1..64usize, Just(16 * 1024)],
+    ) {
+        prop_assert_eq!(run_buf(config(), SESSION, &cuts, capacity), run(config(), SESSION, &[]));
+    }
+
+    #[test]
+    fn any_split_of_any_smtp_ish_input_without_copy_gives_the_same_session(
+        words in proptest::collection::vec(proptest::sample::select(WORDS), 0..60),
+        cuts in cuts(600),
+        capacity in prop_oneof![1..64usize, Just(16 * 1024)],
+    ) {
+        let input: Vec<u8> = words.concat();
+        let mut c = config();
+        c.max_errors = 1000;
+        prop_assert_eq!(run_buf(c.clone(), &input, &cuts, capacity), run(c, &input, &[]));
     }
 
     #[test]
@@ -142,4 +191,62 @@ proptest! {
         prop_assert!(h.session.is_closed());
         prop_assert!(!open, "a transaction never ended: {:?}", h.events);
     }
+}
+
+/// `handle_input_buf` keeps the octets where they were read: a message body read in one go
+/// comes back as a `DataChunk` that points into the read buffer, and so does a command's value.
+#[test]
+fn input_buf_hands_out_the_read_buffer_itself() {
+    let mut h = Harness::greeted(config());
+    let mut buf = bytes::BytesMut::with_capacity(4096);
+    buf.extend_from_slice(b"EHLO client.example\r\nMAIL FROM:<a@client.example>\r\n");
+    buf.extend_from_slice(b"RCPT TO:<b@mx.example.com>\r\nDATA\r\n");
+    let start = buf.as_ptr() as usize;
+    let inside = |p: *const u8| (start..start + 4096).contains(&(p as usize));
+    h.send_buf(&mut buf);
+    buf.reserve(1024);
+    buf.extend_from_slice(b"Subject: zero copy\r\n\r\nHello\r\n.\r\nQUIT\r\n");
+    assert!(inside(buf.as_ptr()), "the spare capacity is read into");
+    h.send_buf(&mut buf);
+    let replies = h.replies();
+    assert!(replies.ends_with("221 2.0.0 Bye\r\n"), "{replies}");
+    let chunks: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DataChunk(b) => Some(b.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(&chunks[0][..], b"Subject: zero copy\r\n\r\nHello\r\n");
+    assert!(inside(chunks[0].as_ptr()), "the body was not copied");
+    let from = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::MailFrom { from, .. } => Some(from.to_string()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(from, "<a@client.example>");
+}
+
+/// Input the session does not take (closing, or a client that talks before the greeting)
+/// is dropped from the caller's buffer too, so it is never fed twice.
+#[test]
+fn input_buf_is_emptied_when_the_input_is_dropped() {
+    let mut c = config();
+    c.early_talkers = smtp_proto::EarlyTalkers::Reject;
+    let mut session = smtp_proto::Session::new(std::sync::Arc::new(c));
+    let mut buf = bytes::BytesMut::from(&b"EHLO early\r\n"[..]);
+    session.handle_input_buf(&mut buf);
+    assert!(buf.is_empty());
+    let mut h = Harness::from_session(session);
+    assert!(h.replies().starts_with("554 5.5.1"));
+    assert!(h.session.is_closed());
+    let mut buf = bytes::BytesMut::from(&b"QUIT\r\n"[..]);
+    h.session.handle_input_buf(&mut buf);
+    assert!(buf.is_empty());
+    assert_eq!(h.session.buffered(), 0);
 }

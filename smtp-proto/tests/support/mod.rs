@@ -90,6 +90,15 @@ impl Harness {
         self
     }
 
+    /// Sends what `buf` holds with [`Session::handle_input_buf`], as an adapter that reads
+    /// into one `BytesMut` does; `buf` is left empty.
+    pub fn send_buf(&mut self, buf: &mut bytes::BytesMut) -> &mut Harness {
+        self.session.handle_input_buf(buf);
+        assert!(buf.is_empty(), "handle_input_buf leaves the buffer empty");
+        self.drive();
+        self
+    }
+
     /// Everything sent to the client since the last call, as text.
     pub fn replies(&mut self) -> String {
         String::from_utf8(std::mem::take(&mut self.unread)).expect("replies are UTF-8")
