@@ -4,7 +4,9 @@
 //! data78-ours, data78-stalwart (78-octet lines), data998-ours, data998-stalwart (998-octet
 //! lines), datadots-ours, datadots-stalwart (78-octet lines, every fourth dot-stuffed).
 
-use smtp_benches::{body, command_mix, run_session, seed_session_input};
+use smtp_benches::{
+    body, command_mix, reads_buf, run_session, run_session_buf, seed_session_input,
+};
 use smtp_proto::Config;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -52,6 +54,9 @@ fn main() {
             "data78-ours" => data_ours(&config, &data78),
             "data998-ours" => data_ours(&config, &data998),
             "datadots-ours" => data_ours(&config, &datadots),
+            "data78-ours-buf" => data_ours_buf(&config, &data78),
+            "data998-ours-buf" => data_ours_buf(&config, &data998),
+            "datadots-ours-buf" => data_ours_buf(&config, &datadots),
             "data78-stalwart" => data_stalwart(&data78_stalwart),
             "data998-stalwart" => data_stalwart(&data998_stalwart),
             "datadots-stalwart" => data_stalwart(&datadots_stalwart),
@@ -64,6 +69,12 @@ fn main() {
 fn data_ours(config: &Arc<Config>, input: &[u8]) {
     let reads: Vec<&[u8]> = input.chunks(64 * 1024).collect();
     black_box(run_session(config, &reads));
+}
+
+/// The whole session through our core, the input in 64 KiB reads handed over without a copy.
+fn data_ours_buf(config: &Arc<Config>, input: &[u8]) {
+    let reads = reads_buf(input, 64 * 1024);
+    black_box(run_session_buf(config, reads));
 }
 
 /// Stalwart's DataReceiver on the terminated body, in 64 KiB reads.

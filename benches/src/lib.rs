@@ -8,6 +8,7 @@ pub mod floor;
 pub mod load;
 pub mod procfs;
 
+use bytes::BytesMut;
 use smtp_proto::{Config, Decision, Event, Session};
 use std::sync::Arc;
 
@@ -73,12 +74,37 @@ RCPT TO:<recipient@example.com>\r\nRCPT TO:\r\nDATA\r\n"
 }
 
 /// Runs a whole session through the core, the way an adapter does, with the client's bytes
-/// arriving in `reads` pieces. Returns (reply octets, body octets) so that nothing is
-/// optimised away.
+/// arriving in `reads` pieces (each copied into the session, [`Session::handle_input`]).
+/// Returns (reply octets, body octets) so that nothing is optimised away.
 pub fn run_session(config: &Arc<Config>, reads: &[&[u8]]) -> (usize, usize) {
+    let mut reads = reads.iter();
+    drive(config, |session| match reads.next() {
+        Some(r) => session.handle_input(r),
+        None => session.handle_eof(),
+    })
+}
+
+/// [`run_session`] with each read already in a `BytesMut`, as a socket read (tokio's
+/// `read_buf`) leaves it, handed over without a copy ([`Session::handle_input_buf`]).
+pub fn run_session_buf(config: &Arc<Config>, reads: Vec<BytesMut>) -> (usize, usize) {
+    let mut reads = reads.into_iter();
+    drive(config, |session| match reads.next() {
+        Some(mut r) => session.handle_input_buf(&mut r),
+        None => session.handle_eof(),
+    })
+}
+
+/// `input` cut into reads of `size` octets, each in a `BytesMut` of its own (what a
+/// socket read would have filled), for [`run_session_buf`].
+pub fn reads_buf(input: &[u8], size: usize) -> Vec<BytesMut> {
+    input.chunks(size).map(BytesMut::from).collect()
+}
+
+/// The call order of the core (events, replies, read), accepting everything; `read` feeds
+/// the next input or the end of it.
+fn drive(config: &Arc<Config>, mut read: impl FnMut(&mut Session)) -> (usize, usize) {
     let mut session = Session::new(Arc::clone(config));
     let (mut out, mut body) = (0, 0);
-    let mut reads = reads.iter();
     loop {
         while let Some(event) = session.poll_event() {
             match event {
@@ -93,12 +119,8 @@ pub fn run_session(config: &Arc<Config>, reads: &[&[u8]]) -> (usize, usize) {
         if session.is_closed() {
             return (out, body);
         }
-        if !session.wants_read() {
-            continue;
-        }
-        match reads.next() {
-            Some(r) => session.handle_input(r),
-            None => session.handle_eof(),
+        if session.wants_read() {
+            read(&mut session);
         }
     }
 }
@@ -143,6 +165,11 @@ mod tests {
         let input = seed_session_input();
         let (out, body_len) = run_session(&config, &[&input]);
         assert_eq!(body_len, SEED_MESSAGE.len() - 1, "one stuffed dot removed");
+        assert_eq!(
+            run_session_buf(&config, reads_buf(&input, 100)),
+            (out, body_len),
+            "the same session without the copy"
+        );
         assert!(out > 0);
         assert!(
             (1500..1800).contains(&SEED_MESSAGE.len()),
