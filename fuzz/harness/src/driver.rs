@@ -215,6 +215,9 @@ pub struct Driver<P> {
     unread: std::collections::VecDeque<Step>,
     /// In LMTP mode, the model of the transaction.
     pub lmtp: Option<LmtpModel>,
+    /// Feed reads with `handle_input_buf` through this one reused read buffer (as an adapter
+    /// that reads into a `BytesMut` does) instead of `handle_input`.
+    read_buf: Option<bytes::BytesMut>,
 }
 
 impl<P: Policy> Driver<P> {
@@ -233,6 +236,7 @@ impl<P: Policy> Driver<P> {
             doc_order_stalled: false,
             unread: std::collections::VecDeque::new(),
             lmtp: None,
+            read_buf: None,
         };
         if d.config.protocol == Protocol::Lmtp {
             d.lmtp = Some(LmtpModel::default());
@@ -546,7 +550,17 @@ impl<P: Policy> Driver<P> {
         let before = (self.events.len(), self.output.len());
         match step {
             Step::Input(bytes) => {
-                self.session.handle_input(bytes);
+                match &mut self.read_buf {
+                    Some(buf) => {
+                        // A small reserve: the buffer is reused in place when it can be and
+                        // reallocated (the held octets copied) when it cannot.
+                        buf.reserve(64);
+                        buf.extend_from_slice(bytes);
+                        self.session.handle_input_buf(buf);
+                        assert!(buf.is_empty(), "handle_input_buf left input behind");
+                    }
+                    None => self.session.handle_input(bytes),
+                }
                 if self.handoff {
                     assert_eq!(
                         self.session.buffered(),
@@ -674,6 +688,22 @@ pub fn run<P: Policy>(
     steps: &[Step],
 ) -> Driver<P> {
     let mut d = Driver::new(session, Arc::clone(config), policy);
+    for s in steps {
+        d.step(s);
+    }
+    d
+}
+
+/// As [`run`], with every read handed over without a copy (`Session::handle_input_buf`)
+/// through one reused read buffer.
+pub fn run_zero_copy<P: Policy>(
+    session: Session,
+    config: &Arc<Config>,
+    policy: P,
+    steps: &[Step],
+) -> Driver<P> {
+    let mut d = Driver::new(session, Arc::clone(config), policy);
+    d.read_buf = Some(bytes::BytesMut::new());
     for s in steps {
         d.step(s);
     }

@@ -1,7 +1,9 @@
 //! Targets for the whole session: structured (configuration, reads, decisions, STARTTLS,
 //! timeouts and EOF chosen by the fuzzer) and raw bytes mapped onto the SMTP alphabet.
 
-use crate::driver::{byte_by_byte, default_decision, merged, reply, run, Driver, Policy, Step};
+use crate::driver::{
+    byte_by_byte, default_decision, merged, reply, run, run_zero_copy, Driver, Policy, Step,
+};
 use arbitrary::{Arbitrary, Unstructured};
 use smtp_proto::{
     BareLineEndings, Config, Decision, EarlyTalkers, Event, Protocol, Session, TimeoutKind,
@@ -289,8 +291,9 @@ fn new_session(start: Start, config: &Arc<Config>) -> Session {
     }
 }
 
-/// Runs `steps` three ways (as given, with consecutive reads joined, and byte by byte when
-/// short) with every check in [`crate::driver`], and requires the same outcome from all three.
+/// Runs `steps` four ways (as given, as given without copying the reads, with consecutive
+/// reads joined, and byte by byte when short) with every check in [`crate::driver`], and
+/// requires the same outcome from all of them.
 /// Returns the run as given.
 pub fn run_all_ways<P: Policy + Clone>(
     start: Start,
@@ -300,6 +303,12 @@ pub fn run_all_ways<P: Policy + Clone>(
 ) -> Driver<P> {
     let as_given = run(new_session(start, config), config, policy.clone(), steps);
     let outcome = as_given.outcome();
+    let zero_copy = run_zero_copy(new_session(start, config), config, policy.clone(), steps);
+    assert_eq!(
+        zero_copy.outcome(),
+        outcome,
+        "handing the reads over without a copy changed the session"
+    );
     let joined = run(
         new_session(start, config),
         config,
