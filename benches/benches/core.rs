@@ -4,8 +4,8 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use smtp_benches::{
-    body, command_mix, reads_buf, run_session, run_session_buf, seed_session_input,
-    COMMANDS_PER_MIX,
+    body, command_mix, mail_parser_leaves, mime_message, parse_mime, reads_buf, run_session,
+    run_session_buf, seed_session_input, COMMANDS_PER_MIX,
 };
 use smtp_proto::Config;
 use std::hint::black_box;
@@ -127,5 +127,28 @@ fn data_decoding(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, seed_workload, command_parsing, data_decoding);
+/// A message with a 10 MiB base64 attachment: our streaming parser in 64 KiB reads, and
+/// Stalwart's mail-parser on the whole message in memory; both decode every leaf part.
+fn mime_parsing(c: &mut Criterion) {
+    let n = 10 << 20;
+    let message = mime_message(n);
+    let mut g = c.benchmark_group("mime_10MiB_base64");
+    g.throughput(Throughput::Bytes(message.len() as u64));
+    g.sample_size(20);
+    g.bench_function("smtp-proto mime::Parser", |b| {
+        b.iter(|| parse_mime(black_box(&message), READ))
+    });
+    g.bench_function("mail-parser", |b| {
+        b.iter(|| mail_parser_leaves(black_box(&message)))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    seed_workload,
+    command_parsing,
+    data_decoding,
+    mime_parsing
+);
 criterion_main!(benches);

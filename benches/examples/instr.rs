@@ -5,7 +5,8 @@
 //! lines), datadots-ours, datadots-stalwart (78-octet lines, every fourth dot-stuffed).
 
 use smtp_benches::{
-    body, command_mix, reads_buf, run_session, run_session_buf, seed_session_input,
+    body, command_mix, mail_parser_leaves, mime_message, parse_mime, reads_buf, run_session,
+    run_session_buf, seed_session_input,
 };
 use smtp_proto::Config;
 use std::hint::black_box;
@@ -36,6 +37,11 @@ fn main() {
     let (data998, data998_stalwart) = data(998, 0);
     let (datadots, datadots_stalwart) = data(78, 4);
     let seed = seed_session_input();
+    let mime = if workload.starts_with("mime") {
+        mime_message(10 << 20)
+    } else {
+        Vec::new()
+    };
     for _ in 0..n {
         match workload.as_str() {
             "seed" => {
@@ -57,6 +63,12 @@ fn main() {
             "data78-ours-buf" => data_ours_buf(&config, &data78),
             "data998-ours-buf" => data_ours_buf(&config, &data998),
             "datadots-ours-buf" => data_ours_buf(&config, &datadots),
+            "mime-ours" => {
+                black_box(parse_mime(&mime, 64 * 1024));
+            }
+            "mime-mailparser" => {
+                black_box(mail_parser_leaves(&mime));
+            }
             "data78-stalwart" => data_stalwart(&data78_stalwart),
             "data998-stalwart" => data_stalwart(&data998_stalwart),
             "datadots-stalwart" => data_stalwart(&datadots_stalwart),

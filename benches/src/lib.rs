@@ -152,6 +152,96 @@ RCPT TO:<user+tag@sub.example.co.uk>\r\nNOOP\r\nRSET\r\n";
     one.repeat(transactions)
 }
 
+/// The decoded attachment of [`mime_message`]: `n` octets of a fixed pseudo-random
+/// sequence (xorshift), so that base64 decoding sees every octet value.
+pub fn attachment(n: usize) -> Vec<u8> {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+/// A message with a short text/plain part and [`attachment`]`(n)` as a base64
+/// application/octet-stream attachment in 76-character lines (RFC 2045 section 6.8), as a
+/// mail client sends it (the MIME benchmark: 10 MiB).
+pub fn mime_message(n: usize) -> Vec<u8> {
+    let mut m = b"From: Sender <sender@example.com>\r\nTo: <recipient@example.com>\r\n\
+Subject: An attachment\r\nDate: Wed, 25 Nov 2026 12:00:00 +0000\r\n\
+Message-ID: <mime-bench@example.com>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\nThe file is attached.\r\n\r\n--b1\r\n\
+Content-Type: application/octet-stream; name=\"data.bin\"\r\n\
+Content-Disposition: attachment; filename=\"data.bin\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n"
+        .to_vec();
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let data = attachment(n);
+    let mut line = 0;
+    for group in data.chunks(3) {
+        let b = [
+            group[0],
+            *group.get(1).unwrap_or(&0),
+            *group.get(2).unwrap_or(&0),
+        ];
+        let v = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            let c = if i <= group.len() {
+                ALPHABET[(v >> (18 - 6 * i) & 63) as usize]
+            } else {
+                b'='
+            };
+            m.push(c);
+        }
+        line += 4;
+        if line == 76 {
+            m.extend_from_slice(b"\r\n");
+            line = 0;
+        }
+    }
+    if line > 0 {
+        m.extend_from_slice(b"\r\n");
+    }
+    m.extend_from_slice(b"--b1--\r\n");
+    m
+}
+
+/// Our streaming MIME parser over `message` in reads of `read` octets: returns the decoded
+/// body octets of every leaf part (and checks nothing else, like a storing application that
+/// only wants the decoded attachments).
+pub fn parse_mime(message: &[u8], read: usize) -> usize {
+    let mut parser = smtp_proto::mime::Parser::new(smtp_proto::mime::MimeConfig::default());
+    let mut decoded = 0;
+    for chunk in message.chunks(read) {
+        parser.feed(chunk);
+        while let Some(event) = parser.poll_event() {
+            if let smtp_proto::mime::MimeEvent::Body(b) = event {
+                decoded += b.len();
+            }
+        }
+    }
+    parser.finish();
+    while let Some(event) = parser.poll_event() {
+        if let smtp_proto::mime::MimeEvent::Body(b) = event {
+            decoded += b.len();
+        }
+    }
+    decoded
+}
+
+/// Stalwart's mail-parser (the peer) over the whole `message` in memory: returns the decoded
+/// octets of every leaf part, as [`parse_mime`] does.
+pub fn mail_parser_leaves(message: &[u8]) -> usize {
+    let parsed = mail_parser::MessageParser::default()
+        .parse(message)
+        .expect("mail-parser parses the message");
+    parsed.parts.iter().map(|p| p.contents().len()).sum()
+}
+
 /// Commands in one [`command_mix`] transaction.
 pub const COMMANDS_PER_MIX: usize = 6;
 
@@ -186,5 +276,38 @@ mod tests {
         input.extend_from_slice(b"QUIT\r\n");
         let (out, _) = run_session(&config, &[&input]);
         assert!(out > 10 * COMMANDS_PER_MIX * 10);
+    }
+
+    #[test]
+    fn the_mime_message_decodes_to_its_attachment() {
+        use smtp_proto::mime::{MimeConfig, MimeEvent, Parser};
+        for n in [0, 1, 2, 3, 56, 57, 58, 100_000] {
+            let message = mime_message(n);
+            assert!(message
+                .split(|&c| c == b'\n')
+                .all(|l| l.len() <= 77 && (l.is_empty() || l.ends_with(b"\r"))));
+            let mut parser = Parser::new(MimeConfig::default());
+            parser.feed(&message);
+            parser.finish();
+            let (mut leaves, mut warnings) = (Vec::new(), 0);
+            while let Some(event) = parser.poll_event() {
+                match event {
+                    MimeEvent::PartStart(_) => leaves.push(Vec::new()),
+                    MimeEvent::Body(b) => leaves.last_mut().unwrap().extend_from_slice(&b),
+                    MimeEvent::Warning(_) => warnings += 1,
+                    _ => {}
+                }
+            }
+            assert_eq!(warnings, 0, "n = {n}");
+            assert_eq!(leaves.len(), 3, "the message, the text, the attachment");
+            assert_eq!(leaves[1], b"The file is attached.\r\n");
+            assert_eq!(leaves[2], attachment(n), "n = {n}");
+            assert_eq!(parse_mime(&message, 4096), n + leaves[1].len());
+            let peer = mail_parser_leaves(&message);
+            assert!(
+                (n..=n + leaves[1].len()).contains(&peer),
+                "mail-parser decodes the same attachment: {peer} for {n}"
+            );
+        }
     }
 }
