@@ -687,11 +687,7 @@ pub fn run<P: Policy>(
     policy: P,
     steps: &[Step],
 ) -> Driver<P> {
-    let mut d = Driver::new(session, Arc::clone(config), policy);
-    for s in steps {
-        d.step(s);
-    }
-    d
+    run_with(Driver::new(session, Arc::clone(config), policy), steps)
 }
 
 /// As [`run`], with every read handed over without a copy (`Session::handle_input_buf`)
@@ -704,6 +700,10 @@ pub fn run_zero_copy<P: Policy>(
 ) -> Driver<P> {
     let mut d = Driver::new(session, Arc::clone(config), policy);
     d.read_buf = Some(bytes::BytesMut::new());
+    run_with(d, steps)
+}
+
+fn run_with<P: Policy>(mut d: Driver<P>, steps: &[Step]) -> Driver<P> {
     for s in steps {
         d.step(s);
     }
