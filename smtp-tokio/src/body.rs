@@ -2,20 +2,170 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use smtp_proto::mime::{BodyEvent, MessageParser, MimeConfig};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{ready, Context, Poll, Waker};
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio::sync::mpsc;
 
-/// What the connection sends to the body reader.
-#[derive(Debug)]
-pub(crate) enum Piece {
-    /// Body bytes, dot-unstuffed.
-    Chunk(Bytes),
-    /// The body is complete. A channel that closes without `End` means the body was abandoned.
-    End,
+/// Body chunks queued between the socket and a handler that reads slowly: with 16 KiB reads,
+/// at most 64 KiB of body per connection waits in memory.
+const QUEUE: usize = 4;
+
+/// Where a body's chunks wait between the connection and the [`Body`]: one per connection,
+/// reused for each message once the previous body is gone (most handlers drop it before they
+/// answer), so a message costs no allocation here.
+#[derive(Debug, Default)]
+struct Slot {
+    chunks: VecDeque<Bytes>,
+    end: End,
+    /// The body was dropped: chunks are thrown away.
+    dropped: bool,
+    /// The body waits for a chunk.
+    reader: Option<Waker>,
+    /// The connection waits for room in `chunks`.
+    writer: Option<Waker>,
+}
+
+/// How the body ends, as far as the connection has said.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// More may come.
+    #[default]
+    Open,
+    /// The message is complete.
+    Complete,
+    /// The message was abandoned before its end.
+    Abandoned,
+}
+
+fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
+    // Nothing panics while the lock is held (wakers are woken after it), but if something did
+    // the slot would still be consistent.
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Wakes `waker` unless it is the current task's: the connection and a handler polled by it
+/// share a task, and each looks at the slot again after polling the other, so waking itself
+/// would only schedule a useless extra poll.
+fn wake_other(waker: Option<Waker>, current: &Waker) {
+    if let Some(waker) = waker {
+        if !waker.will_wake(current) {
+            waker.wake();
+        }
+    }
+}
+
+/// The connection's end of the message bodies: it queues the chunks of the message in progress
+/// and says how it ended.
+#[derive(Debug, Default)]
+pub(crate) struct BodySender {
+    /// Allocated at the first message.
+    slot: Option<Arc<Mutex<Slot>>>,
+    /// A body is being fed.
+    open: bool,
+    /// Its reader dropped it: what is left is thrown away.
+    draining: bool,
+}
+
+impl BodySender {
+    /// The body of a new message.
+    pub fn start(&mut self) -> Body {
+        let fresh = || {
+            Arc::new(Mutex::new(Slot {
+                chunks: VecDeque::with_capacity(QUEUE),
+                ..Slot::default()
+            }))
+        };
+        let slot = self.slot.get_or_insert_with(fresh);
+        match Arc::get_mut(slot) {
+            // The previous body is gone (and no new reference to the slot can appear): reuse it.
+            Some(only) => {
+                let s = only.get_mut().unwrap_or_else(PoisonError::into_inner);
+                s.chunks.clear();
+                s.end = End::Open;
+                s.dropped = false;
+                s.reader = None;
+                s.writer = None;
+            }
+            // A handler kept the previous body (in another task, say): a slot of its own.
+            None => *slot = fresh(),
+        }
+        self.open = true;
+        self.draining = false;
+        Body {
+            slot: Arc::clone(slot),
+            current: Bytes::new(),
+        }
+    }
+
+    /// Queues `chunk` (taking it) if there is room, throws it away if the body was dropped or
+    /// no body is being fed; else keeps it and registers the task to be woken when there is
+    /// room.
+    pub fn poll_send(&mut self, cx: &mut Context<'_>, chunk: &mut Option<Bytes>) -> Poll<()> {
+        let Some(slot) = self.slot.as_ref().filter(|_| self.open) else {
+            *chunk = None;
+            return Poll::Ready(());
+        };
+        let mut s = lock(slot);
+        if s.dropped {
+            if chunk.take().is_some() && !std::mem::replace(&mut self.draining, true) {
+                tracing::debug!("handler stopped reading the body: draining the rest");
+            }
+            return Poll::Ready(());
+        }
+        if s.chunks.len() >= QUEUE {
+            if !s.writer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                s.writer = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        if let Some(chunk) = chunk.take() {
+            s.chunks.push_back(chunk);
+        }
+        let reader = s.reader.take();
+        drop(s);
+        wake_other(reader, cx.waker());
+        Poll::Ready(())
+    }
+
+    /// Ends the body being fed: complete, or abandoned (reads fail). `current` is the waker of
+    /// the calling task.
+    pub fn end(&mut self, complete: bool, current: &Waker) {
+        if !std::mem::take(&mut self.open) {
+            return;
+        }
+        let Some(slot) = &self.slot else { return };
+        let mut s = lock(slot);
+        s.end = match complete {
+            true => End::Complete,
+            false => End::Abandoned,
+        };
+        let reader = s.reader.take();
+        drop(s);
+        wake_other(reader, current);
+    }
+}
+
+impl Drop for BodySender {
+    /// The connection is gone: a body still being fed (a handler may have moved it to another
+    /// task) was abandoned.
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        if let Some(slot) = &self.slot {
+            let mut s = lock(slot);
+            s.end = End::Abandoned;
+            let reader = s.reader.take();
+            drop(s);
+            if let Some(reader) = reader {
+                reader.wake();
+            }
+        }
+    }
 }
 
 /// The body of one message, as the client sends it (dot-unstuffed, CRLF line endings), handed
@@ -30,6 +180,10 @@ pub(crate) enum Piece {
 /// a limit), reading fails with [`io::ErrorKind::UnexpectedEof`] and the handler's answer is
 /// not used: the session has already answered the client.
 ///
+/// The handler's [`data`](crate::Handler::data) runs in the connection's task, polled between
+/// reads of the socket; the body may still be moved to another task (or to
+/// `spawn_blocking` through a runtime handle) and read there.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
@@ -42,29 +196,24 @@ pub(crate) enum Piece {
 /// ```
 #[derive(Debug)]
 pub struct Body {
-    rx: mpsc::Receiver<Piece>,
+    slot: Arc<Mutex<Slot>>,
+    /// What is left of a chunk [`AsyncRead`] read in part.
     current: Bytes,
-    ended: bool,
 }
 
 impl Body {
-    /// A body and the sender that feeds it, holding at most `capacity` pieces.
-    pub(crate) fn channel(capacity: usize) -> (mpsc::Sender<Piece>, Body) {
-        let (tx, rx) = mpsc::channel(capacity);
-        let body = Body {
-            rx,
-            current: Bytes::new(),
-            ended: false,
-        };
-        (tx, body)
-    }
-
     /// A complete body holding `bytes`: for testing a [`Handler`](crate::Handler).
     pub fn from_bytes(bytes: impl Into<Bytes>) -> Body {
-        let (tx, body) = Body::channel(2);
-        let _ = tx.try_send(Piece::Chunk(bytes.into()));
-        let _ = tx.try_send(Piece::End);
-        body
+        let bytes = bytes.into();
+        let slot = Slot {
+            chunks: VecDeque::from([bytes]),
+            end: End::Complete,
+            ..Slot::default()
+        };
+        Body {
+            slot: Arc::new(Mutex::new(slot)),
+            current: Bytes::new(),
+        }
     }
 
     /// The next chunk of the body, `None` at its end. Chunks are never empty.
@@ -93,22 +242,44 @@ impl Body {
         if !self.current.is_empty() {
             return Poll::Ready(Ok(Some(std::mem::take(&mut self.current))));
         }
-        while !self.ended {
-            match ready!(self.rx.poll_recv(cx)) {
-                Some(Piece::Chunk(chunk)) if !chunk.is_empty() => {
-                    return Poll::Ready(Ok(Some(chunk)))
+        let mut s = lock(&self.slot);
+        while let Some(chunk) = s.chunks.pop_front() {
+            if chunk.is_empty() {
+                continue;
+            }
+            let writer = s.writer.take();
+            drop(s);
+            wake_other(writer, cx.waker());
+            return Poll::Ready(Ok(Some(chunk)));
+        }
+        match s.end {
+            End::Complete => Poll::Ready(Ok(None)),
+            End::Abandoned => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the message was abandoned before its end",
+            ))),
+            End::Open => {
+                if !s.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    s.reader = Some(cx.waker().clone());
                 }
-                Some(Piece::Chunk(_)) => {}
-                Some(Piece::End) => self.ended = true,
-                None => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the message was abandoned before its end",
-                    )))
-                }
+                Poll::Pending
             }
         }
-        Poll::Ready(Ok(None))
+    }
+}
+
+impl Drop for Body {
+    /// The handler stopped reading: the connection throws the rest away instead of waiting.
+    fn drop(&mut self) {
+        let mut s = lock(&self.slot);
+        s.dropped = true;
+        s.chunks.clear();
+        s.reader = None;
+        let writer = s.writer.take();
+        drop(s);
+        if let Some(writer) = writer {
+            writer.wake();
+        }
     }
 }
 
@@ -199,5 +370,165 @@ impl ParsedBody {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count::default());
+        (Arc::clone(&count), Waker::from(count))
+    }
+
+    fn send(tx: &mut BodySender, waker: &Waker, bytes: &'static [u8]) -> Poll<()> {
+        let mut chunk = Some(Bytes::from_static(bytes));
+        let sent = tx.poll_send(&mut Context::from_waker(waker), &mut chunk);
+        assert_eq!(
+            chunk.is_none(),
+            sent.is_ready(),
+            "a chunk is taken when sent"
+        );
+        sent
+    }
+
+    fn recv(body: &mut Body, waker: &Waker) -> Poll<io::Result<Option<Bytes>>> {
+        body.poll_chunk(&mut Context::from_waker(waker))
+    }
+
+    #[test]
+    fn the_queue_is_bounded_and_the_writer_woken_when_there_is_room() {
+        let (writer, writer_waker) = counter();
+        let (reader, reader_waker) = counter();
+        let mut tx = BodySender::default();
+        let mut body = tx.start();
+        assert!(recv(&mut body, &reader_waker).is_pending());
+        for _ in 0..QUEUE {
+            assert!(send(&mut tx, &writer_waker, b"abc").is_ready());
+        }
+        assert_eq!(
+            reader.0.load(Ordering::SeqCst),
+            1,
+            "woken by the first chunk only"
+        );
+        assert!(send(&mut tx, &writer_waker, b"def").is_pending());
+        assert_eq!(writer.0.load(Ordering::SeqCst), 0);
+        let chunk = recv(&mut body, &reader_waker);
+        assert!(matches!(chunk, Poll::Ready(Ok(Some(c))) if c == "abc"));
+        assert_eq!(
+            writer.0.load(Ordering::SeqCst),
+            1,
+            "room: the writer is woken"
+        );
+        assert!(send(&mut tx, &writer_waker, b"def").is_ready());
+        tx.end(true, &writer_waker);
+        let mut all = Vec::new();
+        while let Poll::Ready(Ok(Some(chunk))) = recv(&mut body, &reader_waker) {
+            all.extend_from_slice(&chunk);
+        }
+        assert_eq!(all, b"abcabcabcdef");
+        assert!(matches!(
+            recv(&mut body, &reader_waker),
+            Poll::Ready(Ok(None))
+        ));
+    }
+
+    #[test]
+    fn a_task_does_not_wake_itself() {
+        let (count, waker) = counter();
+        let mut tx = BodySender::default();
+        let mut body = tx.start();
+        assert!(recv(&mut body, &waker).is_pending());
+        assert!(send(&mut tx, &waker, b"abc").is_ready());
+        tx.end(true, &waker);
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        let chunk = recv(&mut body, &waker);
+        assert!(matches!(chunk, Poll::Ready(Ok(Some(c))) if c == "abc"));
+        assert!(matches!(recv(&mut body, &waker), Poll::Ready(Ok(None))));
+    }
+
+    #[test]
+    fn a_dropped_body_throws_the_rest_away_and_frees_the_writer() {
+        let (writer, writer_waker) = counter();
+        let mut tx = BodySender::default();
+        let body = tx.start();
+        for _ in 0..QUEUE {
+            assert!(send(&mut tx, &writer_waker, b"abc").is_ready());
+        }
+        assert!(send(&mut tx, &writer_waker, b"abc").is_pending());
+        drop(body);
+        assert_eq!(writer.0.load(Ordering::SeqCst), 1);
+        for _ in 0..3 * QUEUE {
+            assert!(send(&mut tx, &writer_waker, b"abc").is_ready());
+        }
+        tx.end(true, &writer_waker);
+    }
+
+    #[test]
+    fn an_abandoned_body_fails_after_what_came() {
+        for abandon in [
+            |tx: &mut BodySender, w: &Waker| tx.end(false, w),
+            |tx: &mut BodySender, _: &Waker| drop(std::mem::take(tx)),
+        ] {
+            let (reader, waker) = counter();
+            let mut tx = BodySender::default();
+            let mut body = tx.start();
+            assert!(send(&mut tx, Waker::noop(), b"abc").is_ready());
+            assert!(recv(&mut body, &waker).is_ready());
+            assert!(recv(&mut body, &waker).is_pending());
+            abandon(&mut tx, Waker::noop());
+            assert_eq!(reader.0.load(Ordering::SeqCst), 1);
+            match recv(&mut body, &waker) {
+                Poll::Ready(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_queue_is_reused_only_once_the_body_is_gone() {
+        let mut tx = BodySender::default();
+        let first = tx.start();
+        tx.end(true, Waker::noop());
+        let first_slot = Arc::as_ptr(&first.slot);
+        drop(first);
+        let second = tx.start();
+        assert!(
+            std::ptr::eq(first_slot, Arc::as_ptr(&second.slot)),
+            "reused"
+        );
+        tx.end(true, Waker::noop());
+        let mut second = second;
+        let third = tx.start();
+        assert!(
+            !Arc::ptr_eq(&second.slot, &third.slot),
+            "the second body is alive"
+        );
+        assert!(send(&mut tx, Waker::noop(), b"third").is_ready());
+        assert!(matches!(
+            recv(&mut second, Waker::noop()),
+            Poll::Ready(Ok(None))
+        ));
+    }
+
+    #[tokio::test]
+    async fn from_bytes_reads_back() {
+        let body = Body::from_bytes("Subject: x\r\n\r\nhi\r\n");
+        assert_eq!(body.to_bytes().await.unwrap(), "Subject: x\r\n\r\nhi\r\n");
+        let mut empty = Body::from_bytes("");
+        assert_eq!(empty.chunk().await.unwrap(), None);
     }
 }

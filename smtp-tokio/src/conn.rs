@@ -1,18 +1,20 @@
 //! One connection: the drive loop over the core, the same for plain and TLS streams.
 
-use crate::body::{Body, Piece};
+use crate::body::{Body, BodySender};
 use crate::{ConnInfo, Error, Handler, TlsInfo};
 use bytes::Bytes;
 use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, TrustedNetworks};
 use smtp_proto::{Config, Decision, Event, Protocol, Reply, Session, UsageError};
-use std::future::{pending, Future};
+use std::any::Any;
+use std::future::{pending, poll_fn, Future};
 use std::io;
-use std::pin::Pin;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout, Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, trace, warn, Instrument};
@@ -39,9 +41,6 @@ pub(crate) struct Accepted {
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// Body pieces queued between the socket and a handler that reads slowly: with 16 KiB
-/// reads, at most 64 KiB of body per connection waits in memory.
-const BODY_QUEUE: usize = 4;
 /// Reads start small (an idle connection costs little memory: issue 8 holds 10,000 of them)
 /// and the buffer grows, up to 16 KiB, while reads fill it.
 const READ_BUFFER_MIN: usize = 512;
@@ -55,19 +54,9 @@ enum Verdict {
     Each(Vec<Decision>),
 }
 
-/// While a handler's `data` runs, it owns the handler; the loop gets it back at the end.
-struct DataTask<H> {
-    /// `None` once the handler dropped its body: the rest of the message is drained.
-    tx: Option<mpsc::Sender<Piece>>,
-    join: JoinHandle<(H, Result<Verdict, Error>)>,
-}
-
-impl<H> Drop for DataTask<H> {
-    fn drop(&mut self) {
-        // Only reached unfinished when the connection is torn down (shutdown deadline).
-        self.join.abort();
-    }
-}
+/// What the handler's `data` future ends with: the handler back and its verdict, or the
+/// payload of its panic.
+type DataOutput<H> = Result<(H, Result<Verdict, Error>), Box<dyn Any + Send>>;
 
 enum Step {
     Closed,
@@ -87,9 +76,12 @@ struct Conn<H> {
     /// The core's timer, one per connection and reset for each read (cheaper than a new
     /// `timeout` per read).
     timer: Pin<Box<Sleep>>,
-    /// `None` while a data task holds it.
+    /// `None` while the handler's `data` future holds it (or after it panicked there).
     handler: Option<H>,
-    data: Option<DataTask<H>>,
+    /// The verdict of a `data` future that finished, kept until the message ends.
+    verdict: Option<Result<Verdict, Error>>,
+    /// Feeds the body of the message in progress to the handler.
+    body: BodySender,
     /// Octets that came after a PROXY header, for the session (plain) or the TLS acceptor.
     leftover: Bytes,
     stopping: watch::Receiver<Option<Instant>>,
@@ -125,7 +117,8 @@ pub(crate) async fn serve<H: Handler>(
         buf: vec![0; READ_BUFFER_MIN],
         timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         handler,
-        data: None,
+        verdict: None,
+        body: BodySender::default(),
         leftover: Bytes::new(),
         stopping: stopping.clone(),
     };
@@ -146,6 +139,42 @@ pub(crate) async fn serve<H: Handler>(
     }
     .instrument(span)
     .await
+}
+
+/// The handler's `data` (or `lmtp_data`) for one message, polled by the connection's task
+/// between reads: it owns the handler while it runs and gives it back with its verdict.
+async fn run_data<H: Handler>(
+    mut handler: H,
+    body: Body,
+    lmtp: bool,
+) -> (H, Result<Verdict, Error>) {
+    let verdict = match lmtp {
+        true => handler.lmtp_data(body).await.map(Verdict::Each),
+        false => handler.data(body).await.map(Verdict::One),
+    };
+    (handler, verdict)
+}
+
+/// Polls the handler's `data` future, catching a panic: a broken handler closes its
+/// connection, not the server's task for it.
+fn poll_caught<F: Future>(
+    fut: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<F::Output, Box<dyn Any + Send>>> {
+    match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        Ok(Poll::Pending) => Poll::Pending,
+        Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+        Err(panic) => Poll::Ready(Err(panic)),
+    }
+}
+
+/// The text of a panic's payload, when it has one.
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => s,
+        (_, Some(s)) => s,
+        _ => "(no message)",
+    }
 }
 
 impl<H: Handler> Conn<H> {
@@ -256,7 +285,12 @@ impl<H: Handler> Conn<H> {
     }
 
     /// The loop of the core's call order: events, then replies, then close or read.
+    ///
+    /// While a message comes in, the handler's `data` future lives here and is polled by this
+    /// task: while waiting for the socket, while the body queue is full (the socket is not read
+    /// until the handler makes room: backpressure), and to its end after the message's.
     async fn drive(&mut self) -> io::Result<Step> {
+        let mut data = pin!(None);
         loop {
             let mut starttls = false;
             let mut progressed = false;
@@ -271,6 +305,28 @@ impl<H: Handler> Conn<H> {
                             );
                         }
                         starttls = true;
+                    }
+                    Event::DataStart => {
+                        self.verdict = None;
+                        // Without a handler (gone after a panic) the body is thrown away.
+                        if let Some(handler) = self.handler.take() {
+                            let lmtp = self.shared.config.protocol == Protocol::Lmtp;
+                            data.set(Some(run_data(handler, self.body.start(), lmtp)));
+                        }
+                    }
+                    Event::DataChunk(chunk) => self.feed(chunk, data.as_mut()).await,
+                    Event::DataEnd { size } => {
+                        debug!(size, "message received");
+                        let result = match self.finish(true, data.as_mut()).await {
+                            Ok(Verdict::One(decision)) => self.session.decide_all(decision),
+                            Ok(Verdict::Each(decisions)) => self.session.decide_each(decisions),
+                            Err(e) => self.failed(e),
+                        };
+                        misfit(result);
+                    }
+                    Event::DataAborted { reason } => {
+                        debug!(?reason, "message abandoned");
+                        drop(self.finish(false, data.as_mut()).await);
                     }
                     event => self.event(event).await,
                 }
@@ -296,6 +352,7 @@ impl<H: Handler> Conn<H> {
                 continue;
             }
             let idle = !self.session.in_transaction();
+            let receiving = data.is_some();
             self.timer.as_mut().reset(Instant::now() + timer.after);
             tokio::select! {
                 read = self.io.read(&mut self.buf) => match read {
@@ -316,6 +373,13 @@ impl<H: Handler> Conn<H> {
                     debug!(kind = ?timer.kind, "timeout");
                     self.session.handle_timeout(timer.kind);
                 },
+                output = poll_fn(|cx| match data.as_mut().as_pin_mut() {
+                    Some(fut) => poll_caught(fut, cx),
+                    None => Poll::Pending,
+                }), if receiving => {
+                    data.set(None);
+                    self.data_done(output);
+                },
                 () = shutdown_when_idle(&mut self.stopping, idle) => {
                     debug!("shutting down: closing idle connection");
                     self.goodbye().await?;
@@ -326,27 +390,10 @@ impl<H: Handler> Conn<H> {
     }
 
     async fn event(&mut self, event: Event) {
-        let event = match event {
-            Event::DataStart => return self.start_data(),
-            Event::DataChunk(chunk) => return self.feed(Piece::Chunk(chunk)).await,
-            Event::DataEnd { size } => {
-                debug!(size, "message received");
-                self.feed(Piece::End).await;
-                let result = match self.finish_data().await {
-                    Ok(Verdict::One(decision)) => self.session.decide_all(decision),
-                    Ok(Verdict::Each(decisions)) => self.session.decide_each(decisions),
-                    Err(e) => self.failed(e),
-                };
-                return misfit(result);
-            }
-            Event::DataAborted { reason } => {
-                debug!(?reason, "message abandoned");
-                return drop(self.finish_data().await);
-            }
-            Event::Closed(reason) => return debug!(?reason, "session over"),
-            event => event,
-        };
-        // Without a handler (it is away on a data task, or gone after a panic), the core
+        if let Event::Closed(reason) = event {
+            return debug!(?reason, "session over");
+        }
+        // Without a handler (it is away in a data future, or gone after a panic), the core
         // sends nothing that needs one; should a newer core do so, it gets a local error.
         let verdict = match (event, &mut self.handler) {
             (Event::Hello { domain, esmtp }, Some(h)) => h.helo(domain.as_str(), esmtp).await,
@@ -377,55 +424,72 @@ impl<H: Handler> Conn<H> {
         self.session.fail()
     }
 
-    /// Starts the handler's `data` on a task of its own, fed through a bounded channel: the
-    /// loop blocks on a full channel, so the socket is read only as fast as the body is.
-    fn start_data(&mut self) {
-        let Some(mut handler) = self.handler.take() else {
-            return;
-        };
-        let (tx, body) = Body::channel(BODY_QUEUE);
-        let lmtp = self.shared.config.protocol == Protocol::Lmtp;
-        let join = tokio::spawn(
-            async move {
-                let verdict = match lmtp {
-                    true => handler.lmtp_data(body).await.map(Verdict::Each),
-                    false => handler.data(body).await.map(Verdict::One),
-                };
-                (handler, verdict)
+    /// Queues a chunk of the body. While the queue is full, polls the handler's `data` future
+    /// (if the body is read elsewhere, waits to be woken): the socket is read only as fast as
+    /// the body is.
+    async fn feed<F>(&mut self, chunk: Bytes, mut data: Pin<&mut Option<F>>)
+    where
+        F: Future<Output = (H, Result<Verdict, Error>)>,
+    {
+        let mut chunk = Some(chunk);
+        poll_fn(|cx| {
+            if self.body.poll_send(cx, &mut chunk).is_ready() {
+                return Poll::Ready(());
             }
-            .in_current_span(),
-        );
-        self.data = Some(DataTask { tx: Some(tx), join });
+            let Some(fut) = data.as_mut().as_pin_mut() else {
+                return Poll::Pending; // the body lives on elsewhere: it wakes us
+            };
+            if let Poll::Ready(output) = poll_caught(fut, cx) {
+                data.set(None);
+                self.data_done(output);
+            }
+            self.body.poll_send(cx, &mut chunk)
+        })
+        .await;
     }
 
-    async fn feed(&mut self, piece: Piece) {
-        let Some(task) = &mut self.data else { return };
-        if let Some(tx) = &task.tx {
-            if tx.send(piece).await.is_err() {
-                debug!("handler stopped reading the body: draining the rest");
-                task.tx = None;
+    /// Ends the body (complete, or abandoned: reads fail) and waits for the handler's verdict.
+    async fn finish<F>(
+        &mut self,
+        complete: bool,
+        mut data: Pin<&mut Option<F>>,
+    ) -> Result<Verdict, Error>
+    where
+        F: Future<Output = (H, Result<Verdict, Error>)>,
+    {
+        let mut ended = false;
+        poll_fn(|cx| {
+            if !ended {
+                self.body.end(complete, cx.waker());
+                ended = true;
             }
-        }
+            if let Some(fut) = data.as_mut().as_pin_mut() {
+                let output = ready!(poll_caught(fut, cx));
+                data.set(None);
+                self.data_done(output);
+            }
+            Poll::Ready(())
+        })
+        .await;
+        self.verdict
+            .take()
+            .unwrap_or_else(|| Err("no handler for this message".into()))
     }
 
-    /// Ends the body (closing the channel: after `Piece::End` a clean end, without it an
-    /// abandoned body) and takes the handler back with its verdict.
-    async fn finish_data(&mut self) -> Result<Verdict, Error> {
-        let Some(mut task) = self.data.take() else {
-            return Err("no handler for this message".into());
-        };
-        task.tx = None;
-        match (&mut task.join).await {
+    /// The handler's `data` future is done: takes the handler back and keeps its verdict for
+    /// the end of the message.
+    fn data_done(&mut self, output: DataOutput<H>) {
+        self.verdict = Some(match output {
             Ok((handler, verdict)) => {
                 self.handler = Some(handler);
                 verdict
             }
-            Err(e) => {
-                // The handler panicked and is gone: close the connection.
-                tracing::error!(error = %e, "handler task failed");
+            Err(panic) => {
+                // The handler is gone: close the connection.
+                tracing::error!(panic = panic_message(&*panic), "handler panicked in data");
                 Ok(Verdict::One(Decision::Reject(Reply::CONNECT_LOCAL_ERROR)))
             }
-        }
+        });
     }
 
     /// Writes the replies the core has ready, bounded by the command timeout. Returns
@@ -461,9 +525,9 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Closes with `421 4.3.0` at shutdown ([`Session::shutdown`]): the loop is between
-    /// replies, or gone. A message in flight is abandoned.
+    /// replies, or gone. A message in flight is abandoned (its body's reads fail).
     async fn goodbye(&mut self) -> io::Result<()> {
-        self.data = None;
+        self.body.end(false, std::task::Waker::noop());
         if !self.opened {
             // Still reading a PROXY header or in the TLS handshake: nothing to say.
             return timed(GOODBYE_WRITE, self.io.shutdown()).await;

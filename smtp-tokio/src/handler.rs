@@ -130,6 +130,10 @@ pub trait Handler: Send + 'static {
     /// message is your responsibility). The answer is used only if the body completed; in
     /// LMTP mode it answers for every accepted recipient. The default accepts and throws the
     /// body away.
+    ///
+    /// The future runs in the connection's task, polled between reads of the socket: do
+    /// blocking work (file IO, `fsync`) on `tokio::task::spawn_blocking`, to which the body
+    /// can be moved. A panic in it closes the connection with `421 4.3.0`, not the server.
     fn data(&mut self, body: Body) -> impl Future<Output = Result<Decision, Error>> + Send {
         drop(body);
         async { Ok(Decision::Accept) }

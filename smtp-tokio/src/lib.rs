@@ -55,7 +55,10 @@
 //! One loop per connection, in the core's call order (see [`smtp_proto::Session`]): drain
 //! events (asking the handler about those that need a decision), write the replies, close if
 //! the session is closed, else read with the core's timer and feed the result back. The same
-//! loop serves the plain stream and, after STARTTLS, the TLS stream over it.
+//! loop serves the plain stream and, after STARTTLS, the TLS stream over it. The handler's
+//! [`data`](Handler::data) future is polled by that loop too, no task or channel per message:
+//! the body's chunks wait in a queue of four, reused from message to message, and the socket
+//! is not read while it is full.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
