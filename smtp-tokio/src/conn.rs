@@ -66,11 +66,7 @@ enum Step {
 struct Conn<H> {
     shared: Arc<Shared>,
     info: ConnInfo,
-    /// A placeholder until [`open`](Conn::open) makes the real one (see `opened`).
     session: Session,
-    /// The session was opened: before, the server has said nothing (PROXY header or TLS
-    /// handshake in progress) and a shutdown closes without a word.
-    opened: bool,
     io: Box<dyn Io>,
     buf: Vec<u8>,
     /// The core's timer, one per connection and reset for each read (cheaper than a new
@@ -82,8 +78,6 @@ struct Conn<H> {
     verdict: Option<Result<Verdict, Error>>,
     /// Feeds the body of the message in progress to the handler.
     body: BodySender,
-    /// Octets that came after a PROXY header, for the session (plain) or the TLS acceptor.
-    leftover: Bytes,
     stopping: watch::Receiver<Option<Instant>>,
 }
 
@@ -92,12 +86,12 @@ struct Conn<H> {
 pub(crate) async fn serve<H: Handler>(
     shared: Arc<Shared>,
     accepted: Accepted,
-    handler: Option<H>,
+    mut handler: Option<H>,
     stopping: watch::Receiver<Option<Instant>>,
 ) {
     let Accepted {
-        io,
-        info,
+        mut io,
+        mut info,
         implicit_tls,
     } = accepted;
     let empty = tracing::field::Empty;
@@ -107,29 +101,42 @@ pub(crate) async fn serve<H: Handler>(
         }
         None => tracing::info_span!("smtp", peer = %info.peer, client = empty, tls = empty),
     };
-    let session = Session::new(Arc::clone(&shared.config));
-    let mut conn = Conn {
-        shared,
-        info,
-        session,
-        opened: false,
-        io,
-        buf: vec![0; READ_BUFFER_MIN],
-        timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
-        handler,
-        verdict: None,
-        body: BodySender::default(),
-        leftover: Bytes::new(),
-        stopping: stopping.clone(),
-    };
-    let mut deadline = stopping;
     async move {
         debug!("connected");
-        let result = tokio::select! {
-            r = conn.run(implicit_tls) => r,
-            () = shutdown_deadline(&mut deadline) => {
+        let mut deadline = pin!(shutdown_deadline(stopping.clone()));
+        let mut buf = vec![0; READ_BUFFER_MIN];
+        // Before the session: the server has said nothing yet (PROXY header or TLS handshake in
+        // progress), and a shutdown closes without a word.
+        let opened = tokio::select! {
+            r = open(&shared, &mut io, &mut buf, &mut info, handler.as_mut(), implicit_tls) => r,
+            () = deadline.as_mut() => {
                 debug!("shutdown deadline: closing");
-                conn.goodbye().await
+                timed(GOODBYE_WRITE, io.shutdown()).await.map(|()| None)
+            }
+        };
+        let result = match opened {
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+            Ok(Some((session, leftover))) => {
+                let mut conn = Conn {
+                    shared,
+                    info,
+                    session,
+                    io,
+                    buf,
+                    timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+                    handler,
+                    verdict: None,
+                    body: BodySender::default(),
+                    stopping,
+                };
+                tokio::select! {
+                    r = conn.run(leftover) => r,
+                    () = deadline.as_mut() => {
+                        debug!("shutdown deadline: closing");
+                        conn.goodbye().await
+                    }
+                }
             }
         };
         match result {
@@ -139,6 +146,119 @@ pub(crate) async fn serve<H: Handler>(
     }
     .instrument(span)
     .await
+}
+
+/// Everything before the session: the PROXY header, the implicit-TLS handshake, the handler's
+/// `connect`. Returns the session and the octets read past the PROXY header (for the
+/// session), or `None` to close without a word (over the cap on the implicit-TLS port: a
+/// `421` would first cost a handshake).
+async fn open<H: Handler>(
+    shared: &Shared,
+    io: &mut Box<dyn Io>,
+    buf: &mut [u8],
+    info: &mut ConnInfo,
+    handler: Option<&mut H>,
+    implicit_tls: bool,
+) -> io::Result<Option<(Session, Bytes)>> {
+    let mut leftover = proxy_header(shared, io, buf, info).await?;
+    if implicit_tls {
+        if handler.is_none() {
+            return Ok(None);
+        }
+        if !leftover.is_empty() {
+            // The start of the ClientHello came with the PROXY header.
+            let prefix = std::io::Cursor::new(std::mem::take(&mut leftover));
+            let plain = std::mem::replace(io, Box::new(tokio::io::duplex(1).0));
+            let (read, write) = tokio::io::split(plain);
+            *io = Box::new(tokio::io::join(AsyncReadExt::chain(prefix, read), write));
+        }
+        handshake(shared, io, info).await?;
+    }
+    // Ask the handler about the new connection, and refuse it if told to (or if over the
+    // connection cap: no handler).
+    let decision = match handler {
+        None => {
+            let busy = shared.config.host_reply(&Reply::TOO_MANY_CONNECTIONS);
+            Some(Decision::Reject(busy))
+        }
+        Some(handler) => handler
+            .connect(info)
+            .await
+            .map_err(|e| {
+                warn!(error = %e, "handler failed at connect");
+            })
+            .ok(),
+    };
+    let config = Arc::clone(&shared.config);
+    let session = Session::open(config, decision, info.tls.is_some());
+    Ok(Some((session, leftover)))
+}
+
+/// Reads the PROXY protocol header of a trusted peer (HAProxy's `proxy-protocol.txt`), before
+/// anything is said, within one deadline for the whole header. The client's addresses replace
+/// the socket's in [`ConnInfo`] (the proxy's is kept); returns the octets after the header,
+/// for the session or the TLS acceptor. An error closes the connection without a reply.
+async fn proxy_header(
+    shared: &Shared,
+    io: &mut Box<dyn Io>,
+    buf: &mut [u8],
+    info: &mut ConnInfo,
+) -> io::Result<Bytes> {
+    let Some((trusted, config)) = &shared.proxy else {
+        return Ok(Bytes::new());
+    };
+    if info.unix.is_some() {
+        return Ok(Bytes::new()); // no peer address to trust: see `Builder::proxy_protocol`
+    }
+    let Some(mut decoder) = ProxyDecoder::for_peer(*config, trusted, info.peer.ip()) else {
+        return Ok(Bytes::new());
+    };
+    let deadline = Instant::now() + decoder.timeout();
+    let invalid = |e: smtp_proto::proxy::ProxyError| {
+        debug!(error = %e, "PROXY header refused: closing");
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    };
+    let mut leftover = Bytes::new();
+    let decoded = loop {
+        match tokio::time::timeout_at(deadline, io.read(buf)).await {
+            Ok(Ok(0)) => return Err(invalid(decoder.handle_eof())),
+            Ok(Ok(n)) => match decoder.decode(&buf[..n]).map_err(invalid)? {
+                None => continue,
+                Some(decoded) => {
+                    leftover = Bytes::copy_from_slice(&buf[decoded.consumed..n]);
+                    break decoded;
+                }
+            },
+            Ok(Err(e)) => return Err(e),
+            Err(_) => break decoder.handle_timeout().map_err(invalid)?,
+        }
+    };
+    let header = decoded.header.as_ref();
+    info.apply_proxy(header);
+    if info.proxy.is_some() {
+        tracing::Span::current().record("client", tracing::field::display(info.peer));
+    }
+    debug!(client = %info.peer, header = header.is_some(), "PROXY header read");
+    Ok(leftover)
+}
+
+/// The TLS handshake on the current stream (implicit TLS, or after STARTTLS), bounded by the
+/// handshake timeout.
+async fn handshake(
+    shared: &Shared,
+    io: &mut Box<dyn Io>,
+    info: &mut ConnInfo,
+) -> io::Result<TlsInfo> {
+    let acceptor = TlsAcceptor::from(shared.tls.clone().ok_or(io::ErrorKind::Unsupported)?);
+    let after = shared.config.timeouts.tls_handshake;
+    let plain = std::mem::replace(io, Box::new(tokio::io::duplex(1).0));
+    let tls = timed(after, acceptor.accept(plain)).await?;
+    let tls_info = smtp_tls::tls_info(tls.get_ref().1);
+    tracing::Span::current().record("tls", tracing::field::display(&tls_info));
+    debug!(info = %tls_info, "TLS established");
+    info.tls = Some(tls_info.clone());
+    *io = Box::new(tls);
+    Ok(tls_info)
 }
 
 /// The handler's `data` (or `lmtp_data`) for one message, polled by the connection's task
@@ -178,26 +298,9 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
 }
 
 impl<H: Handler> Conn<H> {
-    async fn run(&mut self, implicit_tls: bool) -> io::Result<()> {
-        self.proxy_header().await?;
-        if implicit_tls {
-            if self.handler.is_none() {
-                // Over the cap: a 421 would first cost a handshake. Just close.
-                return Ok(());
-            }
-            if !self.leftover.is_empty() {
-                // The start of the ClientHello came with the PROXY header.
-                let prefix = std::io::Cursor::new(std::mem::take(&mut self.leftover));
-                let io = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
-                let (read, write) = tokio::io::split(io);
-                self.io = Box::new(tokio::io::join(AsyncReadExt::chain(prefix, read), write));
-            }
-            self.handshake().await?;
-        }
-        self.open().await;
-        if !self.leftover.is_empty() {
+    async fn run(&mut self, leftover: Bytes) -> io::Result<()> {
+        if !leftover.is_empty() {
             // Sent with the PROXY header, before the greeting: early input for the session.
-            let leftover = std::mem::take(&mut self.leftover);
             self.trace_input(&leftover);
             self.session.handle_input(&leftover);
         }
@@ -205,7 +308,7 @@ impl<H: Handler> Conn<H> {
             match self.drive().await? {
                 Step::Closed => break,
                 Step::StartTls => {
-                    let info = self.handshake().await?;
+                    let info = handshake(&self.shared, &mut self.io, &mut self.info).await?;
                     self.session
                         .handle_tls_established()
                         .map_err(io::Error::other)?;
@@ -217,71 +320,6 @@ impl<H: Handler> Conn<H> {
         }
         let _ = self.io.shutdown().await;
         Ok(())
-    }
-
-    /// Reads the PROXY protocol header of a trusted peer (HAProxy's `proxy-protocol.txt`),
-    /// before anything is said, within one deadline for the whole header. The client's
-    /// addresses replace the socket's in [`ConnInfo`] (the proxy's is kept); octets after the
-    /// header are kept for the session or the TLS acceptor. An error closes the connection
-    /// without a reply.
-    async fn proxy_header(&mut self) -> io::Result<()> {
-        let Some((trusted, config)) = &self.shared.proxy else {
-            return Ok(());
-        };
-        if self.info.unix.is_some() {
-            return Ok(()); // no peer address to trust: see `Builder::proxy_protocol`
-        }
-        let Some(mut decoder) = ProxyDecoder::for_peer(*config, trusted, self.info.peer.ip())
-        else {
-            return Ok(());
-        };
-        let deadline = Instant::now() + decoder.timeout();
-        let invalid = |e: smtp_proto::proxy::ProxyError| {
-            debug!(error = %e, "PROXY header refused: closing");
-            io::Error::new(io::ErrorKind::InvalidData, e)
-        };
-        let decoded = loop {
-            match tokio::time::timeout_at(deadline, self.io.read(&mut self.buf)).await {
-                Ok(Ok(0)) => return Err(invalid(decoder.handle_eof())),
-                Ok(Ok(n)) => match decoder.decode(&self.buf[..n]).map_err(invalid)? {
-                    None => continue,
-                    Some(decoded) => {
-                        self.leftover = Bytes::copy_from_slice(&self.buf[decoded.consumed..n]);
-                        break decoded;
-                    }
-                },
-                Ok(Err(e)) => return Err(e),
-                Err(_) => break decoder.handle_timeout().map_err(invalid)?,
-            }
-        };
-        let header = decoded.header.as_ref();
-        self.info.apply_proxy(header);
-        if self.info.proxy.is_some() {
-            tracing::Span::current().record("client", tracing::field::display(self.info.peer));
-        }
-        debug!(client = %self.info.peer, header = header.is_some(), "PROXY header read");
-        Ok(())
-    }
-
-    /// Asks the handler about the new connection, and refuses it if told to (or if over the
-    /// connection cap: no handler).
-    async fn open(&mut self) {
-        let decision = match &mut self.handler {
-            None => {
-                let busy = self.shared.config.host_reply(&Reply::TOO_MANY_CONNECTIONS);
-                Some(Decision::Reject(busy))
-            }
-            Some(handler) => handler
-                .connect(&self.info)
-                .await
-                .map_err(|e| {
-                    warn!(error = %e, "handler failed at connect");
-                })
-                .ok(),
-        };
-        let (config, tls) = (Arc::clone(&self.shared.config), self.info.tls.is_some());
-        self.session = Session::open(config, decision, tls);
-        self.opened = true;
     }
 
     /// The loop of the core's call order: events, then replies, then close or read.
@@ -508,30 +546,11 @@ impl<H: Handler> Conn<H> {
         Ok(wrote)
     }
 
-    /// The TLS handshake on the current stream (implicit TLS, or after STARTTLS), bounded by
-    /// the handshake timeout.
-    async fn handshake(&mut self) -> io::Result<TlsInfo> {
-        let acceptor =
-            TlsAcceptor::from(self.shared.tls.clone().ok_or(io::ErrorKind::Unsupported)?);
-        let after = self.shared.config.timeouts.tls_handshake;
-        let plain = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
-        let tls = timed(after, acceptor.accept(plain)).await?;
-        let info = smtp_tls::tls_info(tls.get_ref().1);
-        tracing::Span::current().record("tls", tracing::field::display(&info));
-        debug!(%info, "TLS established");
-        self.info.tls = Some(info.clone());
-        self.io = Box::new(tls);
-        Ok(info)
-    }
-
     /// Closes with `421 4.3.0` at shutdown ([`Session::shutdown`]): the loop is between
     /// replies, or gone. A message in flight is abandoned (its body's reads fail).
     async fn goodbye(&mut self) -> io::Result<()> {
-        self.body.end(false, std::task::Waker::noop());
-        if !self.opened {
-            // Still reading a PROXY header or in the TLS handshake: nothing to say.
-            return timed(GOODBYE_WRITE, self.io.shutdown()).await;
-        }
+        let waker = std::task::Waker::noop();
+        self.body.end(false, waker);
         let bye = self.shared.config.host_reply(&Reply::SHUTTING_DOWN);
         self.session.shutdown(bye);
         timed(GOODBYE_WRITE, async {
@@ -583,7 +602,7 @@ async fn shutdown_when_idle(stopping: &mut watch::Receiver<Option<Instant>>, idl
 }
 
 /// Completes at the shutdown deadline.
-async fn shutdown_deadline(stopping: &mut watch::Receiver<Option<Instant>>) {
+async fn shutdown_deadline(mut stopping: watch::Receiver<Option<Instant>>) {
     let deadline = stopping.wait_for(Option::is_some).await.map(|d| *d);
     match deadline {
         Ok(deadline) => sleep_until(deadline.unwrap_or_else(Instant::now)).await,
