@@ -11,7 +11,7 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -45,6 +45,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// and the buffer grows, up to 16 KiB, while reads fill it.
 const READ_BUFFER_MIN: usize = 512;
 const READ_BUFFER_MAX: usize = 16 << 10;
+/// Far enough to be later than any timeout of the core.
+const NOT_YET: Duration = Duration::from_secs(365 * 86_400);
 /// The longest wait for the goodbye `421` to leave at shutdown.
 const GOODBYE_WRITE: Duration = Duration::from_secs(5);
 
@@ -63,14 +65,24 @@ enum Step {
     StartTls,
 }
 
+/// What ended a wait for the socket in `drive`.
+enum Woke<H> {
+    Read(io::Result<usize>),
+    /// The handler's `data` future finished.
+    Data(DataOutput<H>),
+    Timer,
+    /// The server is shutting down (and the connection is idle).
+    Stop,
+}
+
 struct Conn<H> {
     shared: Arc<Shared>,
     info: ConnInfo,
     session: Session,
     io: Box<dyn Io>,
     buf: Vec<u8>,
-    /// The core's timer, one per connection and reset for each read (cheaper than a new
-    /// `timeout` per read).
+    /// The core's timer, one per connection (cheaper than a new `timeout` per read), moved
+    /// earlier when a read needs it, later only when it fires too early (see `drive`).
     timer: Pin<Box<Sleep>>,
     /// `None` while the handler's `data` future holds it (or after it panicked there).
     handler: Option<H>,
@@ -78,6 +90,7 @@ struct Conn<H> {
     verdict: Option<Result<Verdict, Error>>,
     /// Feeds the body of the message in progress to the handler.
     body: BodySender,
+    /// Changed once, when the server starts shutting down.
     stopping: watch::Receiver<Option<Instant>>,
 }
 
@@ -103,6 +116,7 @@ pub(crate) async fn serve<H: Handler>(
     };
     async move {
         debug!("connected");
+        // Built once: it also wakes the connection when the shutdown starts (see `drive`).
         let mut deadline = pin!(shutdown_deadline(stopping.clone()));
         let mut buf = vec![0; READ_BUFFER_MIN];
         // Before the session: the server has said nothing yet (PROXY header or TLS handshake in
@@ -124,7 +138,8 @@ pub(crate) async fn serve<H: Handler>(
                     session,
                     io,
                     buf,
-                    timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+                    // Set by the first read (the timer is only ever moved earlier there).
+                    timer: Box::pin(sleep_until(Instant::now() + NOT_YET)),
                     handler,
                     verdict: None,
                     body: BodySender::default(),
@@ -391,34 +406,57 @@ impl<H: Handler> Conn<H> {
             }
             let idle = !self.session.in_transaction();
             let receiving = data.is_some();
-            self.timer.as_mut().reset(Instant::now() + timer.after);
-            tokio::select! {
-                read = self.io.read(&mut self.buf) => match read {
-                    Ok(0) => self.session.handle_eof(),
-                    Ok(n) => {
-                        self.trace_input(&self.buf[..n]);
-                        self.session.handle_input(&self.buf[..n]);
-                        if n == self.buf.len() && n < READ_BUFFER_MAX {
-                            self.buf = vec![0; (n * 4).min(READ_BUFFER_MAX)];
-                        }
+            // The timer is moved earlier only: one set for an earlier read may fire first, and
+            // is then set again (cheaper than resetting it for every read).
+            let due = Instant::now() + timer.after;
+            if due < self.timer.deadline() {
+                self.timer.as_mut().reset(due);
+            }
+            let woke = loop {
+                // Biased: the read first, which is what is ready most often, and without a
+                // random draw per read.
+                let woke = tokio::select! {
+                    biased;
+                    read = self.io.read(&mut self.buf) => Woke::Read(read),
+                    output = poll_fn(|cx| match data.as_mut().as_pin_mut() {
+                        Some(fut) => poll_caught(fut, cx),
+                        None => Poll::Pending,
+                    }), if receiving => Woke::Data(output),
+                    () = self.timer.as_mut() => Woke::Timer,
+                    // No waker of its own: the shutdown wakes this task through the deadline
+                    // future of `serve`, which waits for the same change.
+                    () = poll_fn(|_| match self.stopping.has_changed() {
+                        Ok(true) => Poll::Ready(()),
+                        _ => Poll::Pending,
+                    }), if idle => Woke::Stop,
+                };
+                match woke {
+                    Woke::Timer if Instant::now() < due => self.timer.as_mut().reset(due),
+                    woke => break woke,
+                }
+            };
+            match woke {
+                Woke::Read(Ok(0)) => self.session.handle_eof(),
+                Woke::Read(Ok(n)) => {
+                    self.trace_input(&self.buf[..n]);
+                    self.session.handle_input(&self.buf[..n]);
+                    if n == self.buf.len() && n < READ_BUFFER_MAX {
+                        self.buf = vec![0; (n * 4).min(READ_BUFFER_MAX)];
                     }
-                    Err(e) => {
-                        debug!(error = %e, "read failed");
-                        self.session.handle_eof();
-                    }
-                },
-                () = self.timer.as_mut() => {
-                    debug!(kind = ?timer.kind, "timeout");
-                    self.session.handle_timeout(timer.kind);
-                },
-                output = poll_fn(|cx| match data.as_mut().as_pin_mut() {
-                    Some(fut) => poll_caught(fut, cx),
-                    None => Poll::Pending,
-                }), if receiving => {
+                }
+                Woke::Read(Err(e)) => {
+                    debug!(error = %e, "read failed");
+                    self.session.handle_eof();
+                }
+                Woke::Data(output) => {
                     data.set(None);
                     self.data_done(output);
-                },
-                () = shutdown_when_idle(&mut self.stopping, idle) => {
+                }
+                Woke::Timer => {
+                    debug!(kind = ?timer.kind, "timeout");
+                    self.session.handle_timeout(timer.kind);
+                }
+                Woke::Stop => {
                     debug!("shutting down: closing idle connection");
                     self.goodbye().await?;
                     return Ok(Step::Closed);
@@ -587,22 +625,41 @@ fn misfit(result: Result<(), UsageError>) {
     }
 }
 
-/// `f`, or a `TimedOut` error after `limit`.
+/// `f`, or a `TimedOut` error after `limit`. Most writes complete at once: they are tried
+/// once before a timer is made for them.
 async fn timed<T>(limit: Duration, f: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    let mut f = pin!(f);
+    if let Poll::Ready(done) = poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx))).await {
+        return done;
+    }
     timeout(limit, f)
         .await
         .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
 }
 
-/// Completes when the server is shutting down and the connection has no transaction.
-async fn shutdown_when_idle(stopping: &mut watch::Receiver<Option<Instant>>, idle: bool) {
-    if !idle || stopping.wait_for(Option::is_some).await.is_err() {
-        pending::<()>().await;
-    }
+/// Completes at the shutdown deadline. Polled whenever its connection's task is, it is also
+/// what wakes the task when the shutdown starts (see `drive`).
+///
+/// Until the shutdown starts, a poll with the waker it already registered costs one atomic
+/// load, not a poll of the `watch` channel's notification.
+async fn shutdown_deadline(stopping: watch::Receiver<Option<Instant>>) {
+    let started = stopping.clone();
+    let mut wait = pin!(wait_deadline(stopping));
+    let mut registered: Option<Waker> = None;
+    poll_fn(|cx| {
+        let same = registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        if same && !matches!(started.has_changed(), Ok(true)) {
+            return Poll::Pending;
+        }
+        if !same {
+            registered = Some(cx.waker().clone());
+        }
+        wait.as_mut().poll(cx)
+    })
+    .await
 }
 
-/// Completes at the shutdown deadline.
-async fn shutdown_deadline(mut stopping: watch::Receiver<Option<Instant>>) {
+async fn wait_deadline(mut stopping: watch::Receiver<Option<Instant>>) {
     let deadline = stopping.wait_for(Option::is_some).await.map(|d| *d);
     match deadline {
         Ok(deadline) => sleep_until(deadline.unwrap_or_else(Instant::now)).await,
