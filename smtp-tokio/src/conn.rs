@@ -2,7 +2,7 @@
 
 use crate::body::{Body, BodySender};
 use crate::{ConnInfo, Error, Handler, TlsInfo};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, TrustedNetworks};
 use smtp_proto::{Config, Decision, Event, Protocol, Reply, Session, UsageError};
 use std::any::Any;
@@ -45,6 +45,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// and the buffer grows, up to 16 KiB, while reads fill it.
 const READ_BUFFER_MIN: usize = 512;
 const READ_BUFFER_MAX: usize = 16 << 10;
+/// Reads at least this long are handed to the session in their buffer
+/// ([`Session::handle_input_buf`]); shorter ones are copied. The session keeps a reference to
+/// a buffer it was given, so the next read needs a new one: worth it to save copying a large
+/// read, not a command line.
+const ZERO_COPY_MIN: usize = 4 << 10;
 /// Far enough to be later than any timeout of the core.
 const NOT_YET: Duration = Duration::from_secs(365 * 86_400);
 /// The longest wait for the goodbye `421` to leave at shutdown.
@@ -80,7 +85,11 @@ struct Conn<H> {
     info: ConnInfo,
     session: Session,
     io: Box<dyn Io>,
-    buf: Vec<u8>,
+    /// Read into; large reads are then handed to the session without a copy (see
+    /// [`ZERO_COPY_MIN`]), and body chunks share it.
+    buf: BytesMut,
+    /// How much to read at once: small at first, larger while reads fill it.
+    read_size: usize,
     /// The core's timer, one per connection (cheaper than a new `timeout` per read), moved
     /// earlier when a read needs it, later only when it fires too early (see `drive`).
     timer: Pin<Box<Sleep>>,
@@ -118,7 +127,7 @@ pub(crate) async fn serve<H: Handler>(
         debug!("connected");
         // Built once: it also wakes the connection when the shutdown starts (see `drive`).
         let mut deadline = pin!(shutdown_deadline(stopping.clone()));
-        let mut buf = vec![0; READ_BUFFER_MIN];
+        let mut buf = BytesMut::with_capacity(READ_BUFFER_MIN);
         // Before the session: the server has said nothing yet (PROXY header or TLS handshake in
         // progress), and a shutdown closes without a word.
         let opened = tokio::select! {
@@ -138,6 +147,7 @@ pub(crate) async fn serve<H: Handler>(
                     session,
                     io,
                     buf,
+                    read_size: READ_BUFFER_MIN,
                     // Set by the first read (the timer is only ever moved earlier there).
                     timer: Box::pin(sleep_until(Instant::now() + NOT_YET)),
                     handler,
@@ -170,7 +180,7 @@ pub(crate) async fn serve<H: Handler>(
 async fn open<H: Handler>(
     shared: &Shared,
     io: &mut Box<dyn Io>,
-    buf: &mut [u8],
+    buf: &mut BytesMut,
     info: &mut ConnInfo,
     handler: Option<&mut H>,
     implicit_tls: bool,
@@ -216,7 +226,7 @@ async fn open<H: Handler>(
 async fn proxy_header(
     shared: &Shared,
     io: &mut Box<dyn Io>,
-    buf: &mut [u8],
+    buf: &mut BytesMut,
     info: &mut ConnInfo,
 ) -> io::Result<Bytes> {
     let Some((trusted, config)) = &shared.proxy else {
@@ -234,6 +244,7 @@ async fn proxy_header(
         io::Error::new(io::ErrorKind::InvalidData, e)
     };
     let mut leftover = Bytes::new();
+    buf.resize(READ_BUFFER_MIN, 0);
     let decoded = loop {
         match tokio::time::timeout_at(deadline, io.read(buf)).await {
             Ok(Ok(0)) => return Err(invalid(decoder.handle_eof())),
@@ -248,6 +259,7 @@ async fn proxy_header(
             Err(_) => break decoder.handle_timeout().map_err(invalid)?,
         }
     };
+    buf.clear();
     let header = decoded.header.as_ref();
     info.apply_proxy(header);
     if info.proxy.is_some() {
@@ -408,6 +420,7 @@ impl<H: Handler> Conn<H> {
             let receiving = data.is_some();
             // The timer is moved earlier only: one set for an earlier read may fire first, and
             // is then set again (cheaper than resetting it for every read).
+            self.buf.reserve(self.read_size);
             let due = Instant::now() + timer.after;
             if due < self.timer.deadline() {
                 self.timer.as_mut().reset(due);
@@ -417,7 +430,7 @@ impl<H: Handler> Conn<H> {
                 // random draw per read.
                 let woke = tokio::select! {
                     biased;
-                    read = self.io.read(&mut self.buf) => Woke::Read(read),
+                    read = self.io.read_buf(&mut self.buf) => Woke::Read(read),
                     output = poll_fn(|cx| match data.as_mut().as_pin_mut() {
                         Some(fut) => poll_caught(fut, cx),
                         None => Poll::Pending,
@@ -438,10 +451,15 @@ impl<H: Handler> Conn<H> {
             match woke {
                 Woke::Read(Ok(0)) => self.session.handle_eof(),
                 Woke::Read(Ok(n)) => {
-                    self.trace_input(&self.buf[..n]);
-                    self.session.handle_input(&self.buf[..n]);
-                    if n == self.buf.len() && n < READ_BUFFER_MAX {
-                        self.buf = vec![0; (n * 4).min(READ_BUFFER_MAX)];
+                    self.trace_input(&self.buf);
+                    if n >= ZERO_COPY_MIN {
+                        self.session.handle_input_buf(&mut self.buf);
+                    } else {
+                        self.session.handle_input(&self.buf);
+                        self.buf.clear();
+                    }
+                    if n >= self.read_size && self.read_size < READ_BUFFER_MAX {
+                        self.read_size = (self.read_size * 4).min(READ_BUFFER_MAX);
                     }
                 }
                 Woke::Read(Err(e)) => {
