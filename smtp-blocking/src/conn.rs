@@ -1,5 +1,5 @@
-//! One connection on its own thread: the drive loop over the core, and the message [`Body`]
-//! that pulls the same loop forward as it is read.
+//! One connection on a thread of the pool: the drive loop over the core, and the message
+//! [`Body`] that pulls the same loop forward as it is read.
 
 use crate::sock::Sock;
 use crate::{ConnInfo, Error, Handler, TlsInfo};
@@ -7,6 +7,7 @@ use bytes::{Buf, Bytes};
 use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, ProxyError, TrustedNetworks};
 use smtp_proto::{Config, Event, Protocol, Reply, Session, Timeout, UsageError};
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -23,7 +24,8 @@ pub(crate) struct Shared {
     pub proxy: Option<(TrustedNetworks, ProxyConfig)>,
 }
 
-const READ_BUFFER: usize = 16 << 10;
+/// The read buffer of a connection (one per worker thread, reused by its connections).
+pub(crate) const READ_BUFFER: usize = 16 << 10;
 /// A blocked read wakes up this often to notice a shutdown (an idle connection closes at
 /// most this long after it). Each wake-up costs a little CPU per connection: issue 8 holds
 /// 10,000 idle connections.
@@ -89,65 +91,126 @@ pub(crate) struct Conn {
     read_timeout: Option<Duration>,
 }
 
-/// Serves one accepted connection to the end, on the calling thread.
+/// A connection as its listener accepted it.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub sock: Sock,
+    pub addrs: Addrs,
+    /// Accepted on the implicit-TLS listener.
+    pub implicit_tls: bool,
+}
+
+/// Where an accepted connection comes from.
+#[derive(Debug)]
+pub(crate) enum Addrs {
+    /// The peer's address (from `accept`), and the local one when the listener's own
+    /// address says it (else `getsockname` finds it: a listener on an unspecified address).
+    Tcp {
+        peer: SocketAddr,
+        local: Option<SocketAddr>,
+    },
+    /// The path of the Unix-domain listener, if it has one.
+    #[cfg(unix)]
+    Unix(Option<PathBuf>),
+}
+
+/// Serves one accepted connection to the end, on the calling thread, with `buf` as its read
+/// buffer (lent for the connection: left empty if it panics).
 pub(crate) fn serve<H: Handler>(
-    shared: Arc<Shared>,
-    sock: Sock,
-    unix: Option<PathBuf>,
-    implicit_tls: bool,
-    mut handler: H,
+    shared: &Arc<Shared>,
+    accepted: Accepted,
+    handler: &mut H,
+    buf: &mut Box<[u8]>,
 ) {
-    let (peer, local) = match &sock {
-        Sock::Tcp(tcp) => match (tcp.peer_addr(), tcp.local_addr()) {
-            (Ok(peer), Ok(local)) => (peer, local),
-            _ => return,
-        },
-        #[cfg(unix)]
-        Sock::Unix(_) => (([0, 0, 0, 0], 0).into(), ([0, 0, 0, 0], 0).into()),
-    };
+    let Accepted {
+        sock,
+        addrs,
+        implicit_tls,
+    } = accepted;
     let empty = tracing::field::Empty;
-    let span = match &unix {
-        Some(path) => {
-            tracing::info_span!("smtp", unix = %path.display(), client = empty, tls = empty)
+    let (mut info, span) = match addrs {
+        Addrs::Tcp { peer, local } => {
+            let local = match local.map_or_else(|| sock.local_addr(), Ok) {
+                Ok(local) => local,
+                Err(_) => return,
+            };
+            let span = tracing::info_span!("smtp", %peer, client = empty, tls = empty);
+            (ConnInfo::new(peer, local), span)
         }
-        None => tracing::info_span!("smtp", %peer, client = empty, tls = empty),
+        #[cfg(unix)]
+        Addrs::Unix(Some(path)) => {
+            let span =
+                tracing::info_span!("smtp", unix = %path.display(), client = empty, tls = empty);
+            (ConnInfo::unix(path), span)
+        }
+        #[cfg(unix)]
+        Addrs::Unix(None) => {
+            let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+            let span =
+                tracing::info_span!("smtp", peer = %unspecified, client = empty, tls = empty);
+            (ConnInfo::new(unspecified, unspecified), span)
+        }
     };
     let _entered = span.enter();
-    let session = Session::new(Arc::clone(&shared.config));
+    debug!("connected");
+    let mut io = Stream::Plain(sock);
+    let leftover = match prepare(shared, &mut io, &mut info, implicit_tls, buf) {
+        Ok(leftover) => leftover,
+        Err(e) => return debug!(error = %e, "closed on error"),
+    };
+    // Asks the handler about the new connection; the session refuses it if told to.
+    let decision = handler.connect(&info).map_err(|e| {
+        warn!(error = %e, "handler failed at connect");
+    });
+    let (config, tls) = (Arc::clone(&shared.config), info.tls.is_some());
     let mut conn = Conn {
-        shared,
-        info: match unix {
-            Some(path) => ConnInfo::unix(path),
-            None => ConnInfo::new(peer, local),
-        },
-        session,
-        io: Stream::Plain(sock),
-        buf: vec![0; READ_BUFFER].into_boxed_slice(),
+        shared: Arc::clone(shared),
+        info,
+        session: Session::open(config, decision.ok(), tls),
+        io,
+        buf: std::mem::take(buf),
         stashed: None,
         broken: false,
         read_timeout: None,
     };
-    debug!("connected");
-    match conn.run(implicit_tls, &mut handler) {
+    match conn.run(implicit_tls, &leftover, handler) {
         Ok(()) => debug!("closed"),
         Err(e) => debug!(error = %e, "closed on error"),
     }
+    *buf = std::mem::take(&mut conn.buf);
+}
+
+/// Before the session: the socket's options, the PROXY header of a trusted peer and the
+/// implicit-TLS handshake. Returns the octets read after the PROXY header, if any.
+fn prepare(
+    shared: &Shared,
+    io: &mut Stream,
+    info: &mut ConnInfo,
+    implicit_tls: bool,
+    buf: &mut [u8],
+) -> io::Result<Vec<u8>> {
+    let sock = io.sock();
+    // Blocking already: the listeners are, and an accepted socket is as its listener.
+    sock.set_nodelay()?;
+    sock.set_write_timeout(Some(shared.config.timeouts.command))?;
+    let leftover = proxy_header(shared, sock, info, buf)?;
+    if implicit_tls {
+        handshake(shared, io, info, &leftover)?;
+    }
+    Ok(leftover)
 }
 
 impl Conn {
-    fn run<H: Handler>(&mut self, implicit_tls: bool, handler: &mut H) -> io::Result<()> {
-        let sock = self.io.sock();
-        sock.set_blocking()?;
-        sock.set_write_timeout(Some(self.shared.config.timeouts.command))?;
-        let leftover = self.proxy_header()?;
-        if implicit_tls {
-            self.handshake(&leftover)?;
-        }
-        self.open(handler);
+    fn run<H: Handler>(
+        &mut self,
+        implicit_tls: bool,
+        leftover: &[u8],
+        handler: &mut H,
+    ) -> io::Result<()> {
         if !implicit_tls && !leftover.is_empty() {
             // Sent with the PROXY header, before the greeting: early input for the session.
-            self.trace_input(&leftover);
-            self.session.handle_input(&leftover);
+            self.trace_input(leftover);
+            self.session.handle_input(leftover);
         }
         while let Some(event) = self.next_event()? {
             self.event(event, handler)?;
@@ -158,15 +221,6 @@ impl Conn {
         }
         let _ = self.io.sock().shutdown();
         Ok(())
-    }
-
-    /// Asks the handler about the new connection, and refuses it if told to.
-    fn open<H: Handler>(&mut self, handler: &mut H) {
-        let decision = handler.connect(&self.info).map_err(|e| {
-            warn!(error = %e, "handler failed at connect");
-        });
-        let (config, tls) = (Arc::clone(&self.shared.config), self.info.tls.is_some());
-        self.session = Session::open(config, decision.ok(), tls);
     }
 
     /// The core's call order, pulled one event at a time: the next event, after writing the
@@ -292,7 +346,8 @@ impl Conn {
             );
         }
         self.transmit()?;
-        let info = self.handshake(&[])?;
+        let info = handshake(&self.shared, &mut self.io, &mut self.info, &[])?;
+        self.read_timeout = None; // the handshake set its own
         self.session
             .handle_tls_established()
             .map_err(io::Error::other)?;
@@ -344,84 +399,6 @@ impl Conn {
         Ok(wrote)
     }
 
-    /// Reads the PROXY protocol header of a trusted peer (HAProxy's `proxy-protocol.txt`)
-    /// before anything is said, within one deadline. The client's addresses replace the
-    /// socket's in [`ConnInfo`] (the proxy's is kept). Returns the octets that came after the
-    /// header (for the session, or the TLS handshake). An error closes without a reply.
-    fn proxy_header(&mut self) -> io::Result<Vec<u8>> {
-        self.read_timeout = None; // set below
-        let Some((trusted, config)) = &self.shared.proxy else {
-            return Ok(Vec::new());
-        };
-        if self.info.unix.is_some() {
-            return Ok(Vec::new()); // no peer address to trust
-        }
-        let Some(mut decoder) = ProxyDecoder::for_peer(*config, trusted, self.info.peer.ip())
-        else {
-            return Ok(Vec::new());
-        };
-        let invalid = |e: ProxyError| {
-            debug!(error = %e, "PROXY header refused: closing");
-            io::Error::new(io::ErrorKind::InvalidData, e)
-        };
-        let deadline = Instant::now() + decoder.timeout();
-        let sock = self.io.sock();
-        let (decoded, leftover) = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break (decoder.handle_timeout().map_err(invalid)?, Vec::new());
-            }
-            sock.set_read_timeout(Some(left))?;
-            match (&*sock).read(&mut self.buf) {
-                Ok(0) => return Err(invalid(decoder.handle_eof())),
-                Ok(n) => match decoder.decode(&self.buf[..n]).map_err(invalid)? {
-                    None => continue,
-                    Some(decoded) => {
-                        let rest = self.buf[decoded.consumed..n].to_vec();
-                        break (decoded, rest);
-                    }
-                },
-                Err(e) if is_retry(&e) => continue,
-                Err(e) => return Err(e),
-            }
-        };
-        let header = decoded.header.as_ref();
-        self.info.apply_proxy(header);
-        if self.info.proxy.is_some() {
-            tracing::Span::current().record("client", tracing::field::display(self.info.peer));
-        }
-        debug!(client = %self.info.peer, header = header.is_some(), "PROXY header read");
-        Ok(leftover)
-    }
-
-    /// The TLS handshake on the TCP stream (implicit TLS, or after STARTTLS), bounded by the
-    /// handshake timeout. `prefix`: its first octets, read already (after a PROXY header).
-    fn handshake(&mut self, mut prefix: &[u8]) -> io::Result<TlsInfo> {
-        self.read_timeout = None; // set below
-        let config = self.shared.tls.clone().ok_or(io::ErrorKind::Unsupported)?;
-        let mut sock = self.io.sock().try_clone()?;
-        let mut tls = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
-        while !prefix.is_empty() {
-            tls.read_tls(&mut prefix)?;
-            tls.process_new_packets().map_err(io::Error::other)?;
-        }
-        let deadline = Instant::now() + self.shared.config.timeouts.tls_handshake;
-        while tls.is_handshaking() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            sock.set_read_timeout(Some(left))?;
-            tls.complete_io(&mut sock)?;
-        }
-        let info = smtp_tls::tls_info(&tls);
-        tracing::Span::current().record("tls", tracing::field::display(&info));
-        debug!(%info, "TLS established");
-        self.info.tls = Some(info.clone());
-        self.io = Stream::Tls(Box::new(rustls::StreamOwned::new(tls, sock)));
-        Ok(info)
-    }
-
     /// The protocol trace at `trace` level, AUTH masked ([`smtp_proto::trace`]).
     fn trace_input(&self, input: &[u8]) {
         if tracing::enabled!(tracing::Level::TRACE) {
@@ -436,6 +413,91 @@ impl Conn {
             smtp_proto::trace::trace_output(bytes).for_each(|l| trace!("S: {l}"));
         }
     }
+}
+
+/// Reads the PROXY protocol header of a trusted peer (HAProxy's `proxy-protocol.txt`)
+/// before anything is said, within one deadline. The client's addresses replace the
+/// socket's in [`ConnInfo`] (the proxy's is kept). Returns the octets that came after the
+/// header (for the session, or the TLS handshake). An error closes without a reply.
+fn proxy_header(
+    shared: &Shared,
+    sock: &Sock,
+    info: &mut ConnInfo,
+    buf: &mut [u8],
+) -> io::Result<Vec<u8>> {
+    let Some((trusted, config)) = &shared.proxy else {
+        return Ok(Vec::new());
+    };
+    if !matches!(sock, Sock::Tcp(_)) {
+        return Ok(Vec::new()); // no peer address to trust
+    }
+    let Some(mut decoder) = ProxyDecoder::for_peer(*config, trusted, info.peer.ip()) else {
+        return Ok(Vec::new());
+    };
+    let invalid = |e: ProxyError| {
+        debug!(error = %e, "PROXY header refused: closing");
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    };
+    let deadline = Instant::now() + decoder.timeout();
+    let (decoded, leftover) = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break (decoder.handle_timeout().map_err(invalid)?, Vec::new());
+        }
+        sock.set_read_timeout(Some(left))?;
+        match (&*sock).read(buf) {
+            Ok(0) => return Err(invalid(decoder.handle_eof())),
+            Ok(n) => match decoder.decode(&buf[..n]).map_err(invalid)? {
+                None => continue,
+                Some(decoded) => {
+                    let rest = buf[decoded.consumed..n].to_vec();
+                    break (decoded, rest);
+                }
+            },
+            Err(e) if is_retry(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let header = decoded.header.as_ref();
+    info.apply_proxy(header);
+    if info.proxy.is_some() {
+        tracing::Span::current().record("client", tracing::field::display(info.peer));
+    }
+    debug!(client = %info.peer, header = header.is_some(), "PROXY header read");
+    Ok(leftover)
+}
+
+/// The TLS handshake on the TCP stream (implicit TLS, or after STARTTLS), bounded by the
+/// handshake timeout; `io` becomes the TLS stream. `prefix`: its first octets, read already
+/// (after a PROXY header). It sets the socket's read timeout.
+fn handshake(
+    shared: &Shared,
+    io: &mut Stream,
+    info: &mut ConnInfo,
+    mut prefix: &[u8],
+) -> io::Result<TlsInfo> {
+    let config = shared.tls.clone().ok_or(io::ErrorKind::Unsupported)?;
+    let mut sock = io.sock().try_clone()?;
+    let mut tls = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+    while !prefix.is_empty() {
+        tls.read_tls(&mut prefix)?;
+        tls.process_new_packets().map_err(io::Error::other)?;
+    }
+    let deadline = Instant::now() + shared.config.timeouts.tls_handshake;
+    while tls.is_handshaking() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        sock.set_read_timeout(Some(left))?;
+        tls.complete_io(&mut sock)?;
+    }
+    let tls_info = smtp_tls::tls_info(&tls);
+    tracing::Span::current().record("tls", tracing::field::display(&tls_info));
+    debug!(info = %tls_info, "TLS established");
+    info.tls = Some(tls_info.clone());
+    *io = Stream::Tls(Box::new(rustls::StreamOwned::new(tls, sock)));
+    Ok(tls_info)
 }
 
 /// The handler returned an error: the core answers with the local error that fits.

@@ -1,8 +1,8 @@
 //! # smtp-blocking: an SMTP server over `std::net`, without an async runtime
 //!
 //! This crate drives the sans-IO [`smtp_proto`] core over blocking sockets, one thread per
-//! connection, and adds only what needs IO: listening, TLS (rustls, through
-//! [`rustls::StreamOwned`]), timers (socket read timeouts from the core's
+//! connection (from a pool: threads are reused), and adds only what needs IO: listening, TLS
+//! (rustls, through [`rustls::StreamOwned`]), timers (socket read timeouts from the core's
 //! [`poll_timeout`](smtp_proto::Session::poll_timeout)), and your [`Handler`]. It behaves like
 //! `smtp-tokio` (the same builder options, handler methods and replies; both pass the same
 //! conformance suite): the core answers everything the RFCs decide, your handler decides
@@ -39,7 +39,10 @@
 //! the core's timer and feed the result back. The message [`Body`] pulls the same loop while
 //! the handler reads it, so a body streams through without a second thread or a buffer, and
 //! what the handler leaves unread is drained after it returns. Reads wake up every 500 ms to
-//! notice a shutdown; the accept loop polls its listeners every 2 ms.
+//! notice a shutdown. Each listener has a thread blocked in `accept`, woken at shutdown by a
+//! connection to itself; it hands each connection to a pool of connection threads: a thread
+//! that has served a connection waits for the next (a new thread starts only when none
+//! waits) and ends after 10 seconds without one.
 //!
 //! ## Logging
 //! Each connection runs in a `tracing` span `smtp` with the peer address and, once
@@ -51,6 +54,7 @@
 mod conn;
 mod handler;
 mod parsed;
+mod pool;
 mod server;
 mod sock;
 

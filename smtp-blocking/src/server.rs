@@ -1,24 +1,28 @@
 //! [`Server`] and its [`Builder`]: listeners, limits, TLS, the connection cap and shutdown.
 
-use crate::conn::{self, Shared};
+use crate::conn::{Accepted, Addrs, Shared};
+use crate::pool::{Job, Pool, Slot};
 use crate::sock::Sock;
 use crate::Handler;
 use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 use smtp_proto::{Config, Reply, Session, Timeouts, TlsPolicy};
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 #[cfg(unix)]
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// How often the accept loop looks for new connections and for a shutdown request.
-/// Short, so that fresh connections are not held up (a 10 ms poll capped them at ~750/s in
-/// the issue 8 load test); one thread waking up this often costs next to nothing.
-const ACCEPT_POLL: Duration = Duration::from_millis(2);
+/// After a failed `accept` other than an aborted connection (e.g. out of file descriptors),
+/// the listener's thread waits this long before it tries again, rather than spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// The longest wait for the wake-up connection that ends a listener's blocked `accept` at
+/// shutdown, then for that thread to end.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where to listen: an address to bind, or a listener the caller made.
 #[derive(Debug)]
@@ -33,7 +37,9 @@ impl Listen {
             Listen::Addr(addr) => TcpListener::bind(addr)?,
             Listen::Listener(listener) => listener,
         };
-        listener.set_nonblocking(true)?;
+        // Each listener has a thread blocked in `accept`; a socket accepted from a blocking
+        // listener is blocking too, on every system.
+        listener.set_nonblocking(false)?;
         Ok(listener)
     }
 }
@@ -149,7 +155,7 @@ impl Builder {
         self
     }
 
-    /// Connections served at once (one thread each); the ones beyond are answered
+    /// Connections served at once (a thread each); the ones beyond are answered
     /// `421 4.3.2` and closed. Default 1000.
     pub fn max_connections(mut self, n: usize) -> Builder {
         self.max_connections = n;
@@ -193,7 +199,7 @@ impl Builder {
             #[cfg(unix)]
             unix: match unix {
                 Some(listener) => {
-                    listener.set_nonblocking(true)?;
+                    listener.set_nonblocking(false)?;
                     let path = listener.local_addr()?.as_pathname().map(PathBuf::from);
                     Some((listener, path))
                 }
@@ -203,19 +209,50 @@ impl Builder {
             implicit: self.implicit.map(Listen::open).transpose()?,
             max_connections: self.max_connections,
             shutdown_timeout: self.shutdown_timeout,
-            stop: ShutdownHandle(Arc::new(AtomicBool::new(false))),
+            stop: ShutdownHandle(Arc::default()),
         })
     }
 }
 
 /// Asks a running [`Server`] to shut down gracefully, from any thread.
 #[derive(Clone, Debug)]
-pub struct ShutdownHandle(Arc<AtomicBool>);
+pub struct ShutdownHandle(Arc<Stop>);
 
 impl ShutdownHandle {
     /// Starts the graceful shutdown: see [`Server::serve`].
     pub fn shutdown(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.request();
+    }
+}
+
+/// The shutdown request: a flag for the listeners' threads to look at, and a condition for
+/// [`Server::serve`] to wait on.
+#[derive(Debug, Default)]
+struct Stop {
+    requested: AtomicBool,
+    lock: Mutex<()>,
+    changed: Condvar,
+}
+
+impl Stop {
+    fn request(&self) {
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.requested.store(true, Ordering::SeqCst);
+        self.changed.notify_all();
+    }
+
+    fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    fn wait(&self) {
+        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while !self.is_requested() {
+            guard = self
+                .changed
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
     }
 }
 
@@ -289,122 +326,264 @@ impl Server {
         self.stop.clone()
     }
 
-    /// Serves connections, each on its own thread with its own clone of `handler`, until
-    /// [`ShutdownHandle::shutdown`]; then shuts down gracefully: stops accepting, closes idle
-    /// connections with `421 4.3.0`, lets transactions in flight finish for up to the
+    /// Serves connections, each on a thread of its own with its own clone of `handler`,
+    /// until [`ShutdownHandle::shutdown`]; then shuts down gracefully: stops accepting, closes
+    /// idle connections with `421 4.3.0`, lets transactions in flight finish for up to the
     /// [`shutdown_timeout`](Builder::shutdown_timeout), then closes the rest with `421 4.3.0`
     /// (a handler busy outside the session, e.g. storing, is waited for). Returns when every
     /// connection thread has ended.
+    ///
+    /// Threads: one per listener, blocked in `accept`; and one per connection at a time,
+    /// from a pool: a thread that has served a connection waits for the next one (a thread
+    /// is started only when none waits) and ends after 10 seconds without one. So a stream
+    /// of short connections does not start a thread each, and there are never more
+    /// connection threads than connections at the peak.
     pub fn serve<H: Handler + Clone>(self, handler: H) -> io::Result<()> {
+        let pool = Arc::new(Pool::new(Arc::clone(&self.shared)));
         let active = Arc::new(AtomicUsize::new(0));
-        let mut threads: Vec<JoinHandle<()>> = Vec::new();
-        // Finished threads are pruned when the list has doubled, not on every poll: with
-        // thousands of connections a scan per poll is real CPU.
-        let mut prune_at = 64;
-        while !self.stop.0.load(Ordering::SeqCst) {
-            let mut idle = true;
-            for (accepted, unix, implicit_tls) in self.accept() {
-                match accepted {
-                    Ok(sock) => {
-                        idle = false;
-                        let handler = handler.clone();
-                        if let Some(t) = self.spawn(&active, sock, unix, implicit_tls, handler) {
-                            threads.push(t);
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => tracing::warn!(error = %e, "accept failed"),
+        let mut listeners = Vec::new();
+        if let Some(listener) = self.plain {
+            listeners.push((Listener::Tcp(listener), false));
+        }
+        if let Some(listener) = self.implicit {
+            listeners.push((Listener::Tcp(listener), true));
+        }
+        #[cfg(unix)]
+        if let Some((listener, path)) = self.unix {
+            listeners.push((Listener::Unix(listener, path), false));
+        }
+        // Each listener's thread holds a sender: all have ended when the channel closes.
+        let (ended_tx, ended) = mpsc::channel::<()>();
+        let mut acceptors = Vec::new();
+        let mut failed = None;
+        for (listener, implicit_tls) in listeners {
+            let started = listener.waker().and_then(|waker| {
+                let acceptor = Acceptor {
+                    local: listener.local_addr(),
+                    listener,
+                    implicit_tls,
+                    handler: handler.clone(),
+                    pool: Arc::clone(&pool),
+                    active: Arc::clone(&active),
+                    max_connections: self.max_connections,
+                    shared: Arc::clone(&self.shared),
+                    stop: Arc::clone(&self.stop.0),
+                    _ended: ended_tx.clone(),
+                };
+                let thread = thread::Builder::new()
+                    .name("smtp-accept".to_owned())
+                    .spawn(move || acceptor.run())?;
+                Ok((thread, waker))
+            });
+            match started {
+                Ok(acceptor) => acceptors.push(acceptor),
+                Err(e) => {
+                    failed = Some(e);
+                    self.stop.shutdown();
+                    break;
                 }
             }
-            if threads.len() >= prune_at {
-                threads.retain(|t| !t.is_finished());
-                prune_at = 2 * threads.len() + 64;
-            }
-            if idle {
-                thread::sleep(ACCEPT_POLL);
-            }
         }
-        drop((self.plain, self.implicit));
-        #[cfg(unix)]
-        drop(self.unix);
-        tracing::info!(connections = threads.len(), "shutting down");
+        drop(ended_tx);
+        self.stop.0.wait();
+        stop_accepting(acceptors, &ended);
+        tracing::info!("shutting down");
         let _ = self
             .shared
             .stopping
             .set(Instant::now() + self.shutdown_timeout);
-        for t in threads {
-            if t.join().is_err() {
+        for thread in pool.close() {
+            if thread.join().is_err() {
                 tracing::error!("connection thread panicked");
             }
         }
-        Ok(())
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Wakes each listener's thread from its `accept` with a connection of our own (it sees the
+/// shutdown and ends, closing its listener), and waits for them, a bounded time.
+fn stop_accepting(acceptors: Vec<(JoinHandle<()>, Waker)>, ended: &mpsc::Receiver<()>) {
+    for (_, waker) in &acceptors {
+        if let Err(e) = waker.wake() {
+            tracing::warn!(error = %e, "cannot wake a listener's thread");
+        }
+    }
+    let deadline = Instant::now() + WAKE_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ended.recv_timeout(left) {
+            Ok(()) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                // It ends at its next connection, without serving it.
+                tracing::warn!("a listener's thread did not stop: left behind");
+                break;
+            }
+        }
+    }
+    for (thread, _) in acceptors {
+        if thread.is_finished() && thread.join().is_err() {
+            tracing::error!("a listener's thread panicked");
+        }
+    }
+}
+
+/// A listener, in blocking mode.
+#[derive(Debug)]
+enum Listener {
+    Tcp(TcpListener),
+    /// With its path, if it has one.
+    #[cfg(unix)]
+    Unix(UnixListener, Option<PathBuf>),
+}
+
+impl Listener {
+    fn accept(&self) -> io::Result<(Sock, Addrs)> {
+        match self {
+            Listener::Tcp(listener) => {
+                let (tcp, peer) = listener.accept()?;
+                // The local address is found per connection only if the listener's is
+                // unspecified: see `Acceptor::local`.
+                let addrs = Addrs::Tcp { peer, local: None };
+                Ok((tcp.into(), addrs))
+            }
+            #[cfg(unix)]
+            Listener::Unix(listener, path) => {
+                let (unix, _) = listener.accept()?;
+                Ok((unix.into(), Addrs::Unix(path.clone())))
+            }
+        }
     }
 
-    /// One non-blocking accept on each listener: the connection (or `WouldBlock`), the
-    /// Unix socket's path, and whether it is implicit TLS.
-    fn accept(&self) -> Vec<(io::Result<Sock>, Option<PathBuf>, bool)> {
-        let mut accepted = Vec::new();
-        if let Some(listener) = &self.plain {
-            accepted.push((listener.accept().map(|(s, _)| s.into()), None, false));
+    /// The local address of every connection, if the listener's own says it.
+    fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Listener::Tcp(listener) => listener
+                .local_addr()
+                .ok()
+                .filter(|addr| !addr.ip().is_unspecified()),
+            #[cfg(unix)]
+            Listener::Unix(..) => None,
         }
-        if let Some(listener) = &self.implicit {
-            accepted.push((listener.accept().map(|(s, _)| s.into()), None, true));
-        }
-        #[cfg(unix)]
-        if let Some((listener, path)) = &self.unix {
-            accepted.push((
-                listener.accept().map(|(s, _)| s.into()),
-                path.clone(),
-                false,
-            ));
-        }
-        accepted
     }
 
-    /// Starts a connection's thread, or refuses the connection beyond the cap.
-    fn spawn<H: Handler>(
-        &self,
-        active: &Arc<AtomicUsize>,
-        sock: Sock,
-        unix: Option<PathBuf>,
-        implicit_tls: bool,
-        handler: H,
-    ) -> Option<JoinHandle<()>> {
-        if active.fetch_add(1, Ordering::SeqCst) >= self.max_connections {
-            active.fetch_sub(1, Ordering::SeqCst);
+    /// How to wake this listener's thread from `accept` at shutdown.
+    fn waker(&self) -> io::Result<Waker> {
+        match self {
+            Listener::Tcp(listener) => {
+                let mut addr = listener.local_addr()?;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(match addr {
+                        SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                        SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                Ok(Waker::Tcp(addr))
+            }
+            #[cfg(unix)]
+            Listener::Unix(listener, _) => Ok(Waker::Unix(listener.local_addr()?)),
+        }
+    }
+}
+
+/// The address a listener's thread is woken through at shutdown: its own.
+#[derive(Debug)]
+enum Waker {
+    Tcp(SocketAddr),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::SocketAddr),
+}
+
+impl Waker {
+    fn wake(&self) -> io::Result<()> {
+        match self {
+            Waker::Tcp(addr) => TcpStream::connect_timeout(addr, WAKE_TIMEOUT).map(drop),
+            #[cfg(unix)]
+            Waker::Unix(addr) => UnixStream::connect_addr(addr).map(drop),
+        }
+    }
+}
+
+/// One listener's thread: accepts, applies the cap, hands connections to the pool.
+struct Acceptor<H> {
+    listener: Listener,
+    /// The local address of every connection, when the listener's own says it.
+    local: Option<SocketAddr>,
+    implicit_tls: bool,
+    handler: H,
+    pool: Arc<Pool<H>>,
+    active: Arc<AtomicUsize>,
+    max_connections: usize,
+    shared: Arc<Shared>,
+    stop: Arc<Stop>,
+    /// Dropped when the thread ends.
+    _ended: mpsc::Sender<()>,
+}
+
+impl<H: Handler + Clone> Acceptor<H> {
+    fn run(self) {
+        loop {
+            let accepted = self.listener.accept();
+            if self.stop.is_requested() {
+                return; // dropping the connection: a wake-up, or too late
+            }
+            match accepted {
+                Ok((sock, mut addrs)) => {
+                    if let Addrs::Tcp { local, .. } = &mut addrs {
+                        *local = self.local;
+                    }
+                    self.dispatch(Accepted {
+                        sock,
+                        addrs,
+                        implicit_tls: self.implicit_tls,
+                    });
+                }
+                Err(e) if is_transient(&e) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    thread::sleep(ACCEPT_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Hands the connection to a worker, or refuses it beyond the cap.
+    fn dispatch(&self, accepted: Accepted) {
+        if self.active.fetch_add(1, Ordering::SeqCst) >= self.max_connections {
+            self.active.fetch_sub(1, Ordering::SeqCst);
             tracing::debug!("over the connection cap: refused");
-            if !implicit_tls {
+            if !accepted.implicit_tls {
                 // (An implicit-TLS client would first cost a handshake: just close.)
                 let config = &self.shared.config;
                 let busy = config.host_reply(&Reply::TOO_MANY_CONNECTIONS);
                 let mut session = Session::refuse(Arc::clone(config), busy);
-                let _ = sock.set_blocking();
+                let sock = accepted.sock;
                 let _ = sock.set_write_timeout(Some(Duration::from_secs(1)));
                 while let Some(out) = session.poll_transmit() {
                     let _ = (&sock).write_all(&out);
                 }
             }
-            return None;
+            return;
         }
-        let slot = Slot(Arc::clone(active));
-        let shared = Arc::clone(&self.shared);
-        let spawned = thread::Builder::new()
-            .name("smtp-conn".to_owned())
-            .spawn(move || {
-                let _slot = slot;
-                conn::serve(shared, sock, unix, implicit_tls, handler);
-            });
-        spawned
-            .map_err(|e| tracing::warn!(error = %e, "cannot start a connection thread"))
-            .ok()
+        self.pool.run(Job {
+            accepted,
+            handler: self.handler.clone(),
+            slot: Slot(Arc::clone(&self.active)),
+        });
     }
 }
 
-/// A connection's place under the cap, given back when its thread ends.
-struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
+/// An `accept` error that says nothing about the listener: try again at once.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::WouldBlock
+    )
 }

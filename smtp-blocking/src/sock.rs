@@ -1,7 +1,7 @@
 //! [`Sock`]: a TCP or a Unix-domain connection, as one `Read + Write` type.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
@@ -34,13 +34,22 @@ impl Sock {
         each!(self, s => s.set_write_timeout(timeout))
     }
 
-    /// Blocking mode (an accepted socket may inherit non-blocking mode from its listener),
-    /// and no Nagle delay on TCP.
-    pub fn set_blocking(&self) -> io::Result<()> {
-        if let Sock::Tcp(tcp) = self {
-            tcp.set_nodelay(true)?;
+    /// No Nagle delay, on TCP.
+    pub fn set_nodelay(&self) -> io::Result<()> {
+        match self {
+            Sock::Tcp(tcp) => tcp.set_nodelay(true),
+            #[cfg(unix)]
+            Sock::Unix(_) => Ok(()),
         }
-        each!(self, s => s.set_nonblocking(false))
+    }
+
+    /// The local address of a TCP connection.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Sock::Tcp(tcp) => tcp.local_addr(),
+            #[cfg(unix)]
+            Sock::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
+        }
     }
 
     pub fn try_clone(&self) -> io::Result<Sock> {
