@@ -219,7 +219,8 @@ impl Conn {
             tls.conn.send_close_notify();
             let _ = tls.flush();
         }
-        let _ = self.io.sock().shutdown();
+        // The socket is closed when the connection is dropped, at once: its one descriptor
+        // (the TLS stream owns the clone made for it; the original was dropped then).
         Ok(())
     }
 

@@ -91,18 +91,24 @@ impl<H: Handler> Pool<H> {
     /// Serves `job` on a parked worker, or on a new one. After [`close`](Self::close), or if
     /// no thread can be started, the connection is dropped (closed without a word).
     pub fn run(self: &Arc<Self>, mut job: Job<H>) {
-        let mut state = self.lock();
-        if state.closed {
-            return;
-        }
-        while let Some(parked) = state.idle.pop_back() {
+        let mut state = loop {
+            let mut state = self.lock();
+            if state.closed {
+                return;
+            }
+            let Some(parked) = state.idle.pop_back() else {
+                break state;
+            };
+            // Sent after the lock is let go (a wake-up is a system call): a worker that
+            // times out meanwhile does not find itself in `idle`, and waits for this.
+            drop(state);
             // A worker's mailbox outlives its place in `idle`: this fails only if the worker
             // is gone some other way (never, short of an abort): then try the next.
             let Err(mpsc::SendError(Some(back))) = parked.tx.send(Some(job)) else {
                 return;
             };
             job = back;
-        }
+        };
         if state.threads.len() >= state.prune_at {
             state.threads.retain(|t| !t.is_finished());
             state.prune_at = 2 * state.threads.len() + 64;
@@ -124,12 +130,18 @@ impl<H: Handler> Pool<H> {
     /// Stops parking: parked workers leave, busy ones leave after their connection. Returns
     /// the threads to join.
     pub fn close(&self) -> Vec<JoinHandle<()>> {
-        let mut state = self.lock();
-        state.closed = true;
-        for parked in state.idle.drain(..) {
+        let (idle, threads) = {
+            let mut state = self.lock();
+            state.closed = true;
+            (
+                std::mem::take(&mut state.idle),
+                std::mem::take(&mut state.threads),
+            )
+        };
+        for parked in idle {
             let _ = parked.tx.send(None);
         }
-        std::mem::take(&mut state.threads)
+        threads
     }
 
     /// A worker thread: serves its first connection, then whatever it is sent while parked.
@@ -191,8 +203,7 @@ impl<H: Handler> Pool<H> {
                     return None;
                 }
                 drop(state);
-                // Taken off `idle` by `run` or `close` just now, which sent under the lock:
-                // the message is waiting.
+                // Taken off `idle` by `run` or `close` just now: the message is on its way.
                 rx.recv().ok().flatten()
             }
         }

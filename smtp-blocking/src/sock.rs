@@ -1,7 +1,7 @@
 //! [`Sock`]: a TCP or a Unix-domain connection, as one `Read + Write` type.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
@@ -54,10 +54,6 @@ impl Sock {
 
     pub fn try_clone(&self) -> io::Result<Sock> {
         Ok(each!(self, s => s.try_clone()?.into()))
-    }
-
-    pub fn shutdown(&self) -> io::Result<()> {
-        each!(self, s => s.shutdown(Shutdown::Both))
     }
 }
 
