@@ -9,7 +9,7 @@
 //! unmapping: about 17 system calls per connection, and the largest part of a short
 //! connection's CPU time).
 
-use crate::conn::{self, Accepted, Shared, READ_BUFFER};
+use crate::conn::{self, Accepted, Shared, FIRST_READ_BUFFER};
 use crate::Handler;
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
@@ -147,8 +147,9 @@ impl<H: Handler> Pool<H> {
     /// A worker thread: serves its first connection, then whatever it is sent while parked.
     fn work(&self, id: u64, first: Job<H>) {
         let (tx, rx) = mpsc::channel();
-        // One read buffer for every connection this thread serves.
-        let mut buf = vec![0; READ_BUFFER].into_boxed_slice();
+        // One read buffer for every connection this thread serves (grown by the first that
+        // needs it).
+        let mut buf = vec![0; FIRST_READ_BUFFER].into_boxed_slice();
         let mut job = first;
         loop {
             self.serve(job, &mut buf);
@@ -178,7 +179,7 @@ impl<H: Handler> Pool<H> {
         }
         if buf.is_empty() {
             // Dropped with the connection in the panic.
-            *buf = vec![0; READ_BUFFER].into_boxed_slice();
+            *buf = vec![0; FIRST_READ_BUFFER].into_boxed_slice();
         }
     }
 

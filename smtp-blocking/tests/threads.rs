@@ -138,3 +138,48 @@ fn shutdown_before_serving() {
     let result = served.recv_timeout(CLIENT_TIMEOUT).expect("serve returns");
     result.unwrap();
 }
+
+/// Sends the body it read.
+#[derive(Clone)]
+struct Bodies(mpsc::Sender<Vec<u8>>);
+
+impl Handler for Bodies {
+    fn data(&mut self, body: &mut smtp_blocking::Body<'_>) -> Result<Decision, Error> {
+        let mut message = Vec::new();
+        std::io::Read::read_to_end(body, &mut message)?;
+        self.0.send(message)?;
+        Ok(Decision::Accept)
+    }
+}
+
+#[test]
+fn a_new_thread_reads_a_large_message_whole() {
+    // A new thread starts with a small read buffer and grows it when a read fills it: the
+    // first connection of a server sends 64 KiB at once, pipelined with its commands.
+    let server = Server::builder()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .build()
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let stop = server.shutdown_handle();
+    let (tx, bodies) = mpsc::channel();
+    let (done, served) = mpsc::channel();
+    thread::spawn(move || done.send(server.serve(Bodies(tx))));
+    let body: Vec<u8> = (0..1024)
+        .flat_map(|i| format!("line {i:05} {}\r\n", "x".repeat(50)).into_bytes())
+        .collect();
+    let mut c = Client::connect(addr);
+    c.expect(220);
+    c.cmd("EHLO client.test", 250);
+    let mut input = b"MAIL FROM:<a@client.test>\r\nRCPT TO:<b@mx.test>\r\nDATA\r\n".to_vec();
+    input.extend_from_slice(&body);
+    input.extend_from_slice(b".\r\n");
+    c.send(&input);
+    for code in [250, 250, 354, 250] {
+        c.expect(code);
+    }
+    c.cmd("QUIT", 221);
+    assert_eq!(bodies.recv_timeout(CLIENT_TIMEOUT).unwrap(), body);
+    stop.shutdown();
+    served.recv_timeout(CLIENT_TIMEOUT).unwrap().unwrap();
+}
