@@ -337,7 +337,8 @@ impl Server {
     /// from a pool: a thread that has served a connection waits for the next one (a thread
     /// is started only when none waits) and ends after 10 seconds without one. So a stream
     /// of short connections does not start a thread each, and there are never more
-    /// connection threads than connections at the peak.
+    /// connection threads than connections at the peak. (A handler's thread-local state
+    /// outlives its connection, then: keep per-connection state in the handler.)
     pub fn serve<H: Handler + Clone>(self, handler: H) -> io::Result<()> {
         let pool = Arc::new(Pool::new(Arc::clone(&self.shared)));
         let active = Arc::new(AtomicUsize::new(0));
