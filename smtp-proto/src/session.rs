@@ -114,6 +114,9 @@ pub struct Session {
     scanned: usize,
     /// Dropping an over-long command line until its LF.
     discarding: bool,
+    /// `recv` may share a read buffer of the caller's (`handle_input_buf`): let go of it as
+    /// soon as it is all consumed.
+    recv_shared: bool,
 }
 
 #[derive(Debug)]
@@ -322,6 +325,7 @@ impl Session {
             greeted: false,
             scanned: 0,
             discarding: false,
+            recv_shared: false,
         };
         if s.config.timeouts.greeting_delay.is_zero() {
             s.greet();
@@ -482,7 +486,10 @@ impl Session {
     /// [`Event::DataChunk`]s as [`Bytes`] that share it. Read into the same `input` again
     /// (e.g. tokio's `AsyncReadExt::read_buf`, after [`BytesMut::reserve`]); octets of an
     /// incomplete line held from the previous read are joined to the new ones in place when
-    /// they sit next to each other in memory, and copied otherwise.
+    /// they sit next to each other in memory, and copied otherwise. Once
+    /// [`poll_event`](Self::poll_event) has consumed every octet, the session holds no
+    /// reference to the buffer, so `reserve` reuses it in place as soon as the application
+    /// has dropped the values and chunks it was given.
     ///
     /// Otherwise the same as [`handle_input`](Self::handle_input).
     ///
@@ -513,6 +520,7 @@ impl Session {
         if self.accepts_input(input.len()) {
             // O(1) when `recv` is empty or ends where `input` starts in the same buffer.
             self.recv.unsplit(input.split());
+            self.recv_shared = true;
         } else {
             input.clear();
         }
@@ -832,6 +840,18 @@ impl Session {
     /// The next event, parsing buffered input as needed. `None` when more input (or a
     /// decision) is needed first.
     pub fn poll_event(&mut self) -> Option<Event> {
+        let event = self.next_event();
+        if event.is_none() && self.recv_shared && self.recv.is_empty() {
+            // Every octet of the caller's read buffer is consumed: let go of it, so that the
+            // caller's next `reserve` reuses it in place instead of allocating (a reference
+            // held here, even to nothing, would make it look shared).
+            self.recv = BytesMut::new();
+            self.recv_shared = false;
+        }
+        event
+    }
+
+    fn next_event(&mut self) -> Option<Event> {
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);

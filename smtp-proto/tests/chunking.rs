@@ -250,3 +250,40 @@ fn input_buf_is_emptied_when_the_input_is_dropped() {
     assert!(buf.is_empty());
     assert_eq!(h.session.buffered(), 0);
 }
+
+/// Once the session has consumed a read, it holds no reference to the caller's buffer, so
+/// the caller's next `reserve` reuses the same memory instead of allocating.
+#[test]
+fn input_buf_is_let_go_once_consumed() {
+    let mut h = Harness::greeted(config());
+    let mut buf = bytes::BytesMut::with_capacity(1024);
+    let start = buf.as_ptr();
+    for _ in 0..3 {
+        buf.reserve(1024);
+        assert_eq!(buf.as_ptr(), start, "the read buffer is reused in place");
+        // (NOOP: no event keeps a value that shares the buffer; an event's value would,
+        // for as long as the application keeps the event.)
+        buf.extend_from_slice(b"NOOP\r\nNOOP\r\n");
+        h.send_buf(&mut buf);
+        assert!(h.replies().ends_with("250 2.0.0 OK\r\n"));
+    }
+    // A partial line stays with the session; the buffer is shared until it is consumed.
+    buf.extend_from_slice(b"NO");
+    h.send_buf(&mut buf);
+    assert_eq!(h.session.buffered(), 2);
+    buf.reserve(1024);
+    let moved = buf.as_ptr();
+    assert_ne!(
+        moved, start,
+        "shared with the held octets: the next read goes elsewhere"
+    );
+    buf.extend_from_slice(b"OP\r\n");
+    h.send_buf(&mut buf);
+    assert!(h.replies().ends_with("250 2.0.0 OK\r\n"));
+    buf.reserve(1024);
+    assert_eq!(
+        buf.as_ptr(),
+        moved,
+        "let go again once the line is consumed"
+    );
+}
