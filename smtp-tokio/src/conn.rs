@@ -45,11 +45,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// and the buffer grows, up to 16 KiB, while reads fill it.
 const READ_BUFFER_MIN: usize = 512;
 const READ_BUFFER_MAX: usize = 16 << 10;
-/// Reads at least this long are handed to the session in their buffer
-/// ([`Session::handle_input_buf`]); shorter ones are copied. The session keeps a reference to
-/// a buffer it was given, so the next read needs a new one: worth it to save copying a large
-/// read, not a command line.
-const ZERO_COPY_MIN: usize = 4 << 10;
 /// Far enough to be later than any timeout of the core.
 const NOT_YET: Duration = Duration::from_secs(365 * 86_400);
 /// The longest wait for the goodbye `421` to leave at shutdown.
@@ -85,8 +80,9 @@ struct Conn<H> {
     info: ConnInfo,
     session: Session,
     io: Box<dyn Io>,
-    /// Read into; large reads are then handed to the session without a copy (see
-    /// [`ZERO_COPY_MIN`]), and body chunks share it.
+    /// Read into, then handed to the session without a copy
+    /// ([`Session::handle_input_buf`]); body chunks share it. Once the session has consumed a
+    /// read and the handler has dropped its chunks, the next read reuses the same memory.
     buf: BytesMut,
     /// How much to read at once: small at first, larger while reads fill it.
     read_size: usize,
@@ -454,12 +450,7 @@ impl<H: Handler> Conn<H> {
                 Woke::Read(Ok(0)) => self.session.handle_eof(),
                 Woke::Read(Ok(n)) => {
                     self.trace_input(&self.buf);
-                    if n >= ZERO_COPY_MIN {
-                        self.session.handle_input_buf(&mut self.buf);
-                    } else {
-                        self.session.handle_input(&self.buf);
-                        self.buf.clear();
-                    }
+                    self.session.handle_input_buf(&mut self.buf);
                     if n >= self.read_size && self.read_size < READ_BUFFER_MAX {
                         self.read_size = (self.read_size * 4).min(READ_BUFFER_MAX);
                     }
