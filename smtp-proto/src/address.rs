@@ -8,6 +8,7 @@
 //! Parsed values are slices of the buffer the command was read into (see [`Text`]): parsing a
 //! path allocates nothing.
 
+use crate::command::word_at;
 use crate::Text;
 use bytes::{Buf, Bytes};
 use std::borrow::Cow;
@@ -348,7 +349,7 @@ pub(crate) fn parse_domain(src: &Bytes) -> Result<Domain, AddressError> {
     Ok(Domain(text))
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PathKind {
     Reverse,
     Forward,
@@ -357,6 +358,7 @@ pub(crate) enum PathKind {
 /// A path checked by [`scan_path`], as offsets into the scanned bytes: the grammar, UTF-8 and
 /// the size limits all passed. Building the values from the buffer is then only slicing (one
 /// reference count for the local part; the domain takes the caller's handle).
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct PathScan {
     found: Found,
     /// Octets up to and including the closing `>`.
@@ -365,6 +367,7 @@ pub(crate) struct PathScan {
     pub(crate) ascii: bool,
 }
 
+#[derive(Debug, PartialEq, Eq)]
 enum Found {
     Null,
     Postmaster,
@@ -414,6 +417,15 @@ impl PathScan {
 /// only admitted where RFC 6531 allows UTF8-non-ascii); the path is then checked to be UTF-8 as
 /// a whole, and finally the size limits are applied.
 pub(crate) fn scan_path(b: &[u8], kind: PathKind) -> Result<PathScan, AddressError> {
+    if let Some(scan) = scan_path_fast(b) {
+        return Ok(scan);
+    }
+    scan_path_full(b, kind)
+}
+
+/// [`scan_path`] by the grammar alone, without the fast path.
+#[inline(never)]
+pub(crate) fn scan_path_full(b: &[u8], kind: PathKind) -> Result<PathScan, AddressError> {
     if b.first() != Some(&b'<') {
         return Err(AddressError::Syntax);
     }
@@ -489,6 +501,110 @@ pub(crate) fn scan_path(b: &[u8], kind: PathKind) -> Result<PathScan, AddressErr
         end,
         ascii,
     })
+}
+
+/// The common path, `"<" Dot-string "@" Domain ">"` in ASCII without a source route, a
+/// quoted local part or an address literal, within every size limit: `Some` with exactly what
+/// [`scan_path_full`] gives for it (either kind of path: neither `<>` nor `<Postmaster>` is of
+/// this form), `None` for anything else, valid or not, which the full grammar then decides.
+///
+/// Eight octets at a time: letters and digits, most of a path, are told apart from the rest
+/// with a few word operations ([`special_octets`]), and only the other octets (dots, `@`, `>`,
+/// hyphens, the other `atext` specials) are looked at one by one.
+fn scan_path_fast(b: &[u8]) -> Option<PathScan> {
+    if b.first() != Some(&b'<') {
+        return None;
+    }
+    // The local part, a Dot-string: where the last dot was (0: none yet; b[0] is the '<').
+    let mut last_dot = 0;
+    let mut pos = 1;
+    let at = 'local: loop {
+        let w = word_at(b, pos);
+        let mut special = special_octets(w);
+        while special != 0 {
+            let bit = special.trailing_zeros();
+            special &= special - 1;
+            let i = pos + (bit / 8) as usize;
+            // The octet itself, from the word (the padding past the end of `b` is 0, which
+            // is not atext).
+            match (w >> (bit - 7)) as u8 {
+                b'.' if i != last_dot + 1 => last_dot = i,
+                b'@' if i != last_dot + 1 && i <= MAX_LOCAL_PART + 1 => break 'local i,
+                c => {
+                    if !is_atext_special(c) {
+                        return None; // misplaced dot or '@', or not of this form
+                    }
+                }
+            }
+        }
+        pos += 8;
+        if pos > MAX_LOCAL_PART + 1 {
+            return None;
+        }
+    };
+    // The domain: LDH labels. Where the current label starts and where the last hyphen was.
+    let mut label = at + 1;
+    let mut hyphen = 0;
+    let mut pos = at + 1;
+    loop {
+        let w = word_at(b, pos);
+        let mut special = special_octets(w);
+        while special != 0 {
+            let bit = special.trailing_zeros();
+            special &= special - 1;
+            let i = pos + (bit / 8) as usize;
+            match (w >> (bit - 7)) as u8 {
+                b'-' if i != label => hyphen = i,
+                c @ (b'.' | b'>') if i != label && i - label <= MAX_LABEL && hyphen + 1 != i => {
+                    if c == b'.' {
+                        label = i + 1;
+                        continue;
+                    }
+                    let end = i + 1;
+                    if end > MAX_PATH {
+                        return None;
+                    }
+                    return Some(PathScan {
+                        found: Found::Mailbox {
+                            local: 1..at,
+                            domain: at + 1..i,
+                        },
+                        end,
+                        ascii: true,
+                    });
+                }
+                _ => return None,
+            }
+        }
+        pos += 8;
+        if pos > MAX_PATH {
+            return None;
+        }
+    }
+}
+
+/// `atext` other than letters and digits, ASCII only: `! # $ % & ' * + - / = ? ^ _ ` { | } ~`
+/// (RFC 5322 section 3.2.3).
+#[inline]
+fn is_atext_special(c: u8) -> bool {
+    c < 0x80 && CLASSES[c as usize] & ATEXT != 0
+}
+
+/// The high bit of each octet of `w` that is not an ASCII letter or digit, at once for the
+/// eight octets (SWAR): a lane of `x + (0x80 - lo)` has its high bit set when `x >= lo`, and
+/// with the high bits cleared first no lane carries into the next.
+#[inline]
+fn special_octets(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    let in_range = |x: u64, lo: u8, hi: u8| {
+        x.wrapping_add(ONES * u64::from(0x80 - lo)) & !x.wrapping_add(ONES * u64::from(0x7f - hi))
+    };
+    let x = w & !HIGH;
+    let digit = in_range(x, b'0', b'9');
+    // `| 0x20` maps exactly the upper-case letters onto the lower-case ones within 'a'..='z'.
+    let alpha = in_range(x | ONES * 0x20, b'a', b'z');
+    (!(digit | alpha) | w) & HIGH
 }
 
 /// RFC 5321 sections 4.5.3.1.1 and 4.5.3.1.2.
@@ -1202,6 +1318,94 @@ mod tests {
         assert!(!inside(&src, "mx.example"));
     }
 
+    // --- The fast path ------------------------------------------------------------------------
+
+    /// When the fast path answers, the full grammar gives the same answer for both kinds of
+    /// path.
+    fn check_fast_path(b: &[u8]) -> Result<(), TestCaseError> {
+        if let Some(fast) = scan_path_fast(b) {
+            for kind in [PathKind::Forward, PathKind::Reverse] {
+                let full = scan_path_full(b, kind);
+                prop_assert_eq!(Ok(&fast), full.as_ref(), "{:?}", b);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fast_path_takes_the_common_paths() {
+        for p in [
+            "<a@b>",
+            "<sender.name@example.com> SIZE=12345",
+            "<first.recipient@example.org>",
+            "<user+tag@sub.example.co.uk>",
+            "<x-y_z!#$%&'*+/=?^`{|}~@a-b.c9>",
+            "<A1@B-2.C3.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z> NOTIFY=NEVER",
+        ] {
+            let fast = scan_path_fast(p.as_bytes()).unwrap_or_else(|| panic!("{p}"));
+            assert_eq!(
+                Ok(&fast),
+                scan_path_full(p.as_bytes(), PathKind::Forward).as_ref()
+            );
+        }
+        let l64 = "l".repeat(64);
+        let long = format!("<{l64}@{}>", domain_of_len(189));
+        assert_eq!(scan_path_fast(long.as_bytes()).unwrap().end, 256);
+        let label63 = format!("<a@{}.b>", "c".repeat(63));
+        assert!(scan_path_fast(label63.as_bytes()).is_some());
+        // Everything else goes to the full grammar, valid or not.
+        for p in [
+            "<>",
+            "<postmaster>",
+            "<@r.example:a@b>",
+            "<\"q\"@b>",
+            "<a@[192.0.2.1]>",
+            "<é@b>",
+            "<a@bücher.example>",
+            "<a@b",
+            "<a.@b>",
+            "<.a@b>",
+            "<a..b@c>",
+            "<a@b.>",
+            "<a@.b>",
+            "<a@-b>",
+            "<a@b->",
+            "<a@b_c>",
+            "<a@b@c>",
+            "<a>",
+            "a@b>",
+            "<@b>",
+        ] {
+            assert_eq!(scan_path_fast(p.as_bytes()), None, "{p}");
+        }
+        let l65 = format!("<{}@b>", "l".repeat(65));
+        assert_eq!(scan_path_fast(l65.as_bytes()), None);
+        let label64 = format!("<a@{}.b>", "c".repeat(64));
+        assert_eq!(scan_path_fast(label64.as_bytes()), None);
+        let p257 = format!("<{l64}@{}>", domain_of_len(190));
+        assert_eq!(scan_path_fast(p257.as_bytes()), None);
+    }
+
+    #[test]
+    fn special_octets_are_all_but_letters_and_digits() {
+        for c in 0..=255u8 {
+            for lane in 0..8 {
+                let mut w = [b'a'; 8];
+                w[lane] = c;
+                let expected = if c.is_ascii_alphanumeric() {
+                    0
+                } else {
+                    0x80 << (8 * lane)
+                };
+                assert_eq!(
+                    special_octets(u64::from_le_bytes(w)),
+                    expected,
+                    "{c} in {lane}"
+                );
+            }
+        }
+    }
+
     // --- Property tests ------------------------------------------------------------------------
 
     fn atom() -> impl Strategy<Value = String> {
@@ -1332,6 +1536,37 @@ mod tests {
                 let _ = Mailbox::parse(s).map(|m| m.local_part_unquoted().len());
                 let _ = Domain::parse(s);
             }
+        }
+
+        #[test]
+        fn fast_path_agrees_with_the_grammar_on_arbitrary_bytes(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let mut bracketed = vec![b'<'];
+            bracketed.extend_from_slice(&bytes);
+            for b in [&bytes, &bracketed] {
+                check_fast_path(b)?;
+            }
+        }
+
+        #[test]
+        fn fast_path_agrees_with_the_grammar_on_soup(
+            s in "<[a-zA-Z0-9@.>_+-]{0,70}( SIZE=1)?",
+            t in "<[a-z.@>\\\"\\[\\]:,-]{0,12}[a-z.@>-]{0,300}",
+        ) {
+            check_fast_path(s.as_bytes())?;
+            check_fast_path(t.as_bytes())?;
+        }
+
+        #[test]
+        fn fast_path_agrees_with_the_grammar_on_mailboxes(
+            (local, _) in local_part(),
+            domain in domain(),
+            tail in "( [A-Z]{1,3})?",
+        ) {
+            check_fast_path(format!("<{local}@{domain}>{tail}").as_bytes())?;
+            check_fast_path(format!("<{local}@{domain}").as_bytes())?;
+            check_fast_path(format!("<@x:{local}@{domain}>").as_bytes())?;
         }
 
         #[test]

@@ -105,6 +105,72 @@ pub(crate) fn eq_ci(a: &[u8], b: &[u8]) -> bool {
             .all(|(&x, &y)| x == y || (y.is_ascii_alphabetic() && x | 0x20 == y | 0x20))
 }
 
+/// The eight octets of `b` from `pos` as a little-endian word, zero-padded past the end of `b`
+/// (0 when `pos` is at or past the end): for looking at a few octets at once without reading
+/// out of bounds.
+#[inline]
+pub(crate) fn word_at(b: &[u8], pos: usize) -> u64 {
+    match b.get(pos..).and_then(|r| r.first_chunk::<8>()) {
+        Some(w) => u64::from_le_bytes(*w),
+        None => word_at_end(b, pos),
+    }
+}
+
+/// [`word_at`] within the last eight octets of `b`, out of line.
+#[inline(never)]
+fn word_at_end(b: &[u8], pos: usize) -> u64 {
+    let rest = b.len().saturating_sub(pos);
+    if rest == 0 {
+        return 0;
+    }
+    if let Some(last) = b.last_chunk::<8>() {
+        // The last eight octets, shifted so that `b[pos]` is the lowest.
+        return u64::from_le_bytes(*last) >> (8 * (8 - rest));
+    }
+    let mut w = [0u8; 8];
+    w[..rest].copy_from_slice(&b[pos..]);
+    u64::from_le_bytes(w)
+}
+
+/// A case-insensitive pattern of up to eight ASCII octets, matched against a [`word_at`] in
+/// one OR, one AND and one comparison: the OR folds the case of the octets where the pattern
+/// has a letter (only the two cases of a letter fold onto it), the AND ignores the octets
+/// past the pattern.
+#[derive(Clone, Copy)]
+pub(crate) struct Ci {
+    pattern: u64,
+    fold: u64,
+    mask: u64,
+}
+
+impl Ci {
+    /// The pattern for `s` (at most 8 octets).
+    pub(crate) const fn new(s: &[u8]) -> Ci {
+        assert!(s.len() <= 8);
+        let (mut pattern, mut fold, mut mask) = (0u64, 0u64, 0u64);
+        let mut i = 0;
+        while i < s.len() {
+            let c = s[i];
+            let letter = c.is_ascii_alphabetic();
+            pattern |= ((if letter { c | 0x20 } else { c }) as u64) << (8 * i);
+            fold |= (if letter { 0x20u64 } else { 0 }) << (8 * i);
+            mask |= 0xffu64 << (8 * i);
+            i += 1;
+        }
+        Ci {
+            pattern,
+            fold,
+            mask,
+        }
+    }
+
+    /// Whether the octets of `word` start with the pattern, case-insensitively.
+    #[inline]
+    pub(crate) fn is(&self, word: u64) -> bool {
+        (word | self.fold) & self.mask == self.pattern
+    }
+}
+
 /// Parses the argument of `BDAT`: `chunk-size [SP "LAST"]` (RFC 3030 section 2).
 /// `None` when the size is missing, not decimal, or does not fit in a `u64`.
 pub(crate) fn parse_bdat(arg: &[u8]) -> Option<(u64, bool)> {
@@ -172,6 +238,33 @@ mod tests {
         assert_eq!(parse_bdat(b"-1"), None);
         assert_eq!(parse_bdat(b"1 FIRST"), None);
         assert_eq!(parse_bdat(b"1  LAST"), None);
+    }
+
+    #[test]
+    fn words_and_patterns() {
+        let b = b"0123456789";
+        assert_eq!(word_at(b, 0), u64::from_le_bytes(*b"01234567"));
+        assert_eq!(word_at(b, 2), u64::from_le_bytes(*b"23456789"));
+        assert_eq!(word_at(b, 3), u64::from_le_bytes(*b"3456789\0"));
+        assert_eq!(word_at(b, 9), u64::from(b'9'));
+        assert_eq!(word_at(b, 10), 0);
+        assert_eq!(word_at(b, 99), 0);
+        assert_eq!(word_at(b"abc", 1), u64::from_le_bytes(*b"bc\0\0\0\0\0\0"));
+        assert_eq!(word_at(b"", 0), 0);
+        let size = Ci::new(b"SIZE=");
+        for yes in ["SIZE=1", "size=", "SiZe=xyzw"] {
+            assert!(size.is(word_at(yes.as_bytes(), 0)), "{yes}");
+        }
+        for no in ["SIZE", "SIZE:", "SIZ=", "sise=", "\u{13}IZE=", "SIZE\u{1d}"] {
+            assert!(!size.is(word_at(no.as_bytes(), 0)), "{no}");
+        }
+        // Every octet that is not the letter folds to something else.
+        for c in 0..=255u8 {
+            let w = word_at(&[c], 0);
+            assert_eq!(Ci::new(b"a").is(w), c.eq_ignore_ascii_case(&b'a'), "{c}");
+            assert_eq!(Ci::new(b"8").is(w), c == b'8', "{c}");
+            assert_eq!(Ci::new(b"=").is(w), c == b'=', "{c}");
+        }
     }
 
     #[test]

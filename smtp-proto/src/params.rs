@@ -19,7 +19,7 @@
 //! Values that are kept as text ([`MailParams::envid`], [`MailParams::auth`], [`Orcpt`]) are
 //! slices of the command buffer: parsing allocates nothing.
 
-use crate::command::eq_ci;
+use crate::command::{eq_ci, word_at, Ci};
 use crate::Text;
 use bytes::Bytes;
 use std::ops::Range;
@@ -462,6 +462,124 @@ pub(crate) fn parse_mail_params(src: &Bytes) -> Result<MailParams, ParamError> {
 
 /// [`parse_mail_params`] of `src[start..]`, sharing `src`.
 pub(crate) fn parse_mail_params_at(src: &Bytes, start: usize) -> Result<MailParams, ParamError> {
+    if let Some(p) = parse_mail_params_fast(src.get(start..).unwrap_or_default()) {
+        return Ok(p);
+    }
+    parse_mail_params_full(src, start)
+}
+
+/// SP, the separator of parameters.
+#[inline]
+fn ends_at(b: &[u8], i: usize) -> bool {
+    matches!(b.get(i), None | Some(b' '))
+}
+
+/// `*SP` from `i`: where the next parameter starts, and whether at least one SP came first.
+#[inline]
+fn skip_spaces(b: &[u8], mut i: usize) -> (usize, bool) {
+    let start = i;
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    (i, i > start)
+}
+
+/// 1 to 19 decimal digits from `i` (so no overflow), up to SP or the end: the value and
+/// where it ends.
+#[inline]
+fn fast_size(b: &[u8], mut i: usize) -> Option<(u64, usize)> {
+    let start = i;
+    let mut n = 0u64;
+    while let Some(&d) = b.get(i) {
+        let d = d.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        if i - start == 19 {
+            return None; // 20 digits may overflow: the full parser decides
+        }
+        n = n * 10 + u64::from(d);
+        i += 1;
+    }
+    (i > start).then_some((n, i))
+}
+
+/// The common MAIL parameters, SIZE, BODY, SMTPUTF8, RET and REQUIRETLS, with the keywords
+/// and values recognised by their first octets ([`Ci`]) in one pass: `Some` with exactly what
+/// [`parse_mail_params_full`] gives, or `None` for anything else (another keyword, a repeat,
+/// an error), which the full parser then decides. See the proptest `fast_paths_agree`.
+fn parse_mail_params_fast(b: &[u8]) -> Option<MailParams> {
+    const SIZE: Ci = Ci::new(b"SIZE=");
+    const BODY: Ci = Ci::new(b"BODY=");
+    const SMTPUTF8: Ci = Ci::new(b"SMTPUTF8");
+    const RET: Ci = Ci::new(b"RET=");
+    const REQUIRET: Ci = Ci::new(b"REQUIRET");
+    const LS: Ci = Ci::new(b"LS");
+    const SEVEN_BIT: Ci = Ci::new(b"7BIT");
+    const EIGHT_BIT_MIME: Ci = Ci::new(b"8BITMIME");
+    const BINARYMI: Ci = Ci::new(b"BINARYMI");
+    const ME: Ci = Ci::new(b"ME");
+    const FULL: Ci = Ci::new(b"FULL");
+    const HDRS: Ci = Ci::new(b"HDRS");
+    let mut out = MailParams::default();
+    let mut seen = 0u8;
+    let mut i = 0;
+    loop {
+        let (at, spaced) = skip_spaces(b, i);
+        if at >= b.len() {
+            return Some(out);
+        }
+        if !spaced {
+            return None;
+        }
+        let w = word_at(b, at);
+        let (bit, next) = if SIZE.is(w) {
+            let (n, end) = fast_size(b, at + 5)?;
+            out.size = Some(n);
+            (1, end)
+        } else if BODY.is(w) {
+            let v = word_at(b, at + 5);
+            let (body, len) = if SEVEN_BIT.is(v) {
+                (BodyType::SevenBit, 4)
+            } else if EIGHT_BIT_MIME.is(v) {
+                (BodyType::EightBitMime, 8)
+            } else if BINARYMI.is(v) && ME.is(word_at(b, at + 13)) {
+                (BodyType::BinaryMime, 10)
+            } else {
+                return None;
+            };
+            out.body = Some(body);
+            (2, at + 5 + len)
+        } else if SMTPUTF8.is(w) {
+            out.smtputf8 = true;
+            (4, at + 8)
+        } else if RET.is(w) {
+            let v = word_at(b, at + 4);
+            out.ret = Some(if FULL.is(v) {
+                Ret::Full
+            } else if HDRS.is(v) {
+                Ret::Headers
+            } else {
+                return None;
+            });
+            (8, at + 8)
+        } else if REQUIRET.is(w) && LS.is(word_at(b, at + 8)) {
+            out.requiretls = true;
+            (16, at + 10)
+        } else {
+            return None;
+        };
+        if seen & bit != 0 || !ends_at(b, next) {
+            return None;
+        }
+        seen |= bit;
+        i = next;
+    }
+}
+
+/// [`parse_mail_params_at`] by the grammar alone, without the fast path.
+#[inline(never)]
+pub(crate) fn parse_mail_params_full(src: &Bytes, start: usize) -> Result<MailParams, ParamError> {
     const SIZE: u8 = 1;
     const BODY: u8 = 2;
     const SMTPUTF8: u8 = 4;
@@ -539,6 +657,60 @@ pub(crate) fn parse_rcpt_params(src: &Bytes) -> Result<RcptParams, ParamError> {
 
 /// [`parse_rcpt_params`] of `src[start..]`, sharing `src`.
 pub(crate) fn parse_rcpt_params_at(src: &Bytes, start: usize) -> Result<RcptParams, ParamError> {
+    if let Some(p) = parse_rcpt_params_fast(src.get(start..).unwrap_or_default()) {
+        return Ok(p);
+    }
+    parse_rcpt_params_full(src, start)
+}
+
+/// None, or a NOTIFY: `Some` with exactly what [`parse_rcpt_params_full`] gives, or `None`
+/// for anything else (ORCPT, another keyword, an error), which the full parser then decides.
+/// See the proptest `fast_paths_agree`.
+fn parse_rcpt_params_fast(b: &[u8]) -> Option<RcptParams> {
+    const NOTIFY: Ci = Ci::new(b"NOTIFY=");
+    const ITEMS: [(Ci, u8, usize); 4] = [
+        (Ci::new(b"SUCCESS"), Notify::SUCCESS, 7),
+        (Ci::new(b"FAILURE"), Notify::FAILURE, 7),
+        (Ci::new(b"DELAY"), Notify::DELAY, 5),
+        (Ci::new(b"NEVER"), Notify::NEVER, 5),
+    ];
+    let mut out = RcptParams::default();
+    let (at, spaced) = skip_spaces(b, 0);
+    if at >= b.len() {
+        return Some(out);
+    }
+    if !spaced || !NOTIFY.is(word_at(b, at)) {
+        return None;
+    }
+    let mut i = at + 7;
+    let mut bits = 0u8;
+    loop {
+        let v = word_at(b, i);
+        let &(_, bit, len) = ITEMS.iter().find(|(item, _, _)| item.is(v))?;
+        if bits & bit != 0 {
+            return None;
+        }
+        bits |= bit;
+        i += len;
+        if b.get(i) != Some(&b',') {
+            break;
+        }
+        i += 1;
+    }
+    if bits & Notify::NEVER != 0 && bits != Notify::NEVER || !ends_at(b, i) {
+        return None;
+    }
+    // Only spaces may follow (a second parameter goes to the full parser).
+    if skip_spaces(b, i).0 < b.len() {
+        return None;
+    }
+    out.notify = Some(Notify(bits));
+    Some(out)
+}
+
+/// [`parse_rcpt_params_at`] by the grammar alone, without the fast path.
+#[inline(never)]
+pub(crate) fn parse_rcpt_params_full(src: &Bytes, start: usize) -> Result<RcptParams, ParamError> {
     const NOTIFY: u8 = 1;
     const ORCPT: u8 = 2;
     let mut out = RcptParams::default();
@@ -980,7 +1152,90 @@ mod tests {
 
     // --- Property tests ------------------------------------------------------------------------
 
+    // --- The fast paths -----------------------------------------------------------------------
+
+    /// When a fast path answers, the full parser gives the same answer.
+    fn check_fast_paths(b: &[u8]) -> Result<(), TestCaseError> {
+        let src = Bytes::copy_from_slice(b);
+        if let Some(fast) = parse_mail_params_fast(b) {
+            prop_assert_eq!(Ok(fast), parse_mail_params_full(&src, 0), "{:?}", b);
+        }
+        if let Some(fast) = parse_rcpt_params_fast(b) {
+            prop_assert_eq!(Ok(fast), parse_rcpt_params_full(&src, 0), "{:?}", b);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fast_paths_take_the_common_parameters() {
+        for p in [
+            "",
+            "  ",
+            " SIZE=12345 BODY=8BITMIME",
+            " size=0 body=7bit  ",
+            " BODY=BINARYMIME SMTPUTF8 RET=HDRS REQUIRETLS SIZE=9999999999999999999",
+            " ret=full smtputf8",
+        ] {
+            let fast = parse_mail_params_fast(p.as_bytes()).unwrap_or_else(|| panic!("{p}"));
+            assert_eq!(Ok(fast), mail(p));
+        }
+        for p in [
+            " NOTIFY=SUCCESS,FAILURE",
+            " notify=never ",
+            " NOTIFY=DELAY,Success,FAILURE",
+        ] {
+            let fast = parse_rcpt_params_fast(p.as_bytes()).unwrap_or_else(|| panic!("{p}"));
+            assert_eq!(Ok(fast), rcpt(p));
+        }
+        for p in [
+            "x",
+            " SIZE=",
+            " SIZE=1x",
+            " SIZE=99999999999999999999",
+            " SIZE=1 SIZE=1",
+            " BODY=8BIT",
+            " BODY=BINARYMIMEX",
+            " SMTPUTF8=1",
+            " RET=FULLY",
+            " REQUIRETL",
+            " ENVID=x",
+            " AUTH=<>",
+            " FOO",
+            " SIZE=1\tBODY=7BIT",
+        ] {
+            assert_eq!(parse_mail_params_fast(p.as_bytes()), None, "{p}");
+        }
+        for p in [
+            " NOTIFY=",
+            " NOTIFY=NEVER,SUCCESS",
+            " NOTIFY=SUCCESS,",
+            " NOTIFY=SUCCESS,SUCCESS",
+            " NOTIFY=SUCCESS ORCPT=rfc822;a@b",
+            " NOTIFY=SUCCESSX",
+            " ORCPT=rfc822;a@b",
+            "NOTIFY=NEVER",
+        ] {
+            assert_eq!(parse_rcpt_params_fast(p.as_bytes()), None, "{p}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn fast_paths_agree_on_arbitrary_bytes(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            check_fast_paths(&bytes)?;
+        }
+
+        #[test]
+        fn fast_paths_agree_on_keyword_soup(
+            s in "( {1,2}|(SIZE|BODY|RET|SMTPUTF8|REQUIRETLS|NOTIFY|ENVID)=?|7BIT|8BITMIME|\
+                BINARYMIME|FULL|HDRS|SUCCESS|FAILURE|DELAY|NEVER|[a-zA-Z0-9=,;-]){0,16}",
+        ) {
+            check_fast_paths(s.as_bytes())?;
+            check_fast_paths(s.to_lowercase().as_bytes())?;
+        }
+
         #[test]
         fn never_panics_on_arbitrary_bytes(
             bytes in proptest::collection::vec(any::<u8>(), 0..300),
