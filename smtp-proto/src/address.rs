@@ -147,32 +147,49 @@ impl fmt::Display for Domain {
 ///
 /// The local part is kept exactly as written, quotes and backslashes included; RFC 5321
 /// section 4.1.2 says it "MAY be case-sensitive", so no case folding happens here. Equality
-/// compares both parts exactly as written.
+/// compares the mailbox exactly as written.
+///
+/// The mailbox is one [`Text`], `local@domain` as sent, with the position of the `@`: the
+/// parts are cut out of it on demand.
 ///
 /// ```
 /// use smtp_proto::address::Mailbox;
 /// let m = Mailbox::parse(r#""john\ doe"@example.com"#).unwrap();
 /// assert_eq!(m.local_part(), r#""john\ doe""#);
 /// assert_eq!(m.local_part_unquoted(), "john doe");
-/// assert_eq!(m.domain().as_str(), "example.com");
-/// assert_eq!(m.to_string(), r#""john\ doe"@example.com"#);
+/// assert_eq!(m.domain_str(), "example.com");
+/// assert_eq!(m.as_str(), r#""john\ doe"@example.com"#);
+/// assert_eq!(m.to_string(), m.as_str());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Mailbox {
-    local: Text,
-    domain: Domain,
+    /// `local@domain`.
+    text: Text,
+    /// The offset of the `@` that ends the local part (a quoted local part may contain `@`).
+    at: usize,
 }
 
 impl Mailbox {
+    /// The mailbox as written, `local@domain`.
+    pub fn as_str(&self) -> &str {
+        self.text.as_str()
+    }
+
+    /// The mailbox as a [`Text`], sharing the buffer the command was read into.
+    pub fn as_text(&self) -> &Text {
+        &self.text
+    }
+
     /// The local part as written: a `Dot-string`, or a `Quoted-string` with its quotes and
     /// backslashes (RFC 5321 section 4.1.2).
     pub fn local_part(&self) -> &str {
-        self.local.as_str()
+        self.as_str().get(..self.at).unwrap_or_default()
     }
 
-    /// The local part as a [`Text`], sharing the buffer the command was read into.
-    pub fn local_part_text(&self) -> &Text {
-        &self.local
+    /// The local part as a [`Text`] of its own, sharing the buffer the command was read into
+    /// (a reference count; [`local_part`](Self::local_part) is free).
+    pub fn local_part_text(&self) -> Text {
+        Text::trusted(self.text.as_bytes().slice(..self.at))
     }
 
     /// The local part with the quoting removed: the surrounding quotes dropped and each
@@ -180,7 +197,7 @@ impl Mailbox {
     /// quoted forms MUST be treated as equivalent"). Borrowed unless a backslash had to be
     /// resolved.
     pub fn local_part_unquoted(&self) -> Cow<'_, str> {
-        let s = self.local.as_str();
+        let s = self.local_part();
         let inner = match s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
             Some(inner) => inner,
             None => return Cow::Borrowed(s),
@@ -203,15 +220,22 @@ impl Mailbox {
         Cow::Owned(out)
     }
 
-    /// The domain or address literal after the `@`.
-    pub fn domain(&self) -> &Domain {
-        &self.domain
+    /// The domain or address literal after the `@`, as written.
+    pub fn domain_str(&self) -> &str {
+        self.as_str().get(self.at + 1..).unwrap_or_default()
+    }
+
+    /// The domain or address literal after the `@`, as a [`Domain`] of its own, sharing the
+    /// buffer the command was read into (a reference count; [`domain_str`](Self::domain_str)
+    /// is free).
+    pub fn domain(&self) -> Domain {
+        Domain(Text::trusted(self.text.as_bytes().slice(self.at + 1..)))
     }
 
     /// Whether the mailbox is all ASCII, i.e. usable without the SMTPUTF8 extension (RFC 6531
     /// section 3.2).
     pub fn is_ascii(&self) -> bool {
-        self.local.is_ascii() && self.domain.0.is_ascii()
+        self.text.is_ascii()
     }
 
     /// Parses a bare `local@domain` (no angle brackets, no source route), checking the local
@@ -231,7 +255,10 @@ impl Mailbox {
         }
         let text = Text::from_utf8(src).map_err(|_| AddressError::Syntax)?;
         check_mailbox_limits(0..local_end, domain_start..domain_end)?;
-        build_mailbox(&text, 0..local_end, domain_start..domain_end)
+        Ok(Mailbox {
+            text,
+            at: local_end,
+        })
     }
 }
 
@@ -244,7 +271,7 @@ impl FromStr for Mailbox {
 
 impl fmt::Display for Mailbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.local, self.domain)
+        f.write_str(self.as_str())
     }
 }
 
@@ -379,18 +406,18 @@ enum Found {
 
 impl PathScan {
     /// The mailbox out of `src`, in which the scanned bytes start at `offset`. The cuts are
-    /// next to ASCII delimiters (`<`, `:`, `@`, `>`) of a path checked to be UTF-8, so they fall
+    /// next to ASCII delimiters (`<`, `:`, `>`) of a path checked to be UTF-8, so they fall
     /// on character boundaries.
+    #[inline]
     fn mailbox(&self, mut src: Bytes, offset: usize) -> Option<Mailbox> {
         let Found::Mailbox { local, domain } = &self.found else {
             return None;
         };
-        let local = Text::trusted(src.slice(offset + local.start..offset + local.end));
         src.truncate(offset + domain.end);
-        src.advance(offset + domain.start);
+        src.advance(offset + local.start);
         Some(Mailbox {
-            local,
-            domain: Domain(Text::trusted(src)),
+            text: Text::trusted(src),
+            at: local.len(),
         })
     }
 
@@ -616,18 +643,6 @@ fn check_mailbox_limits(local: Range<usize>, domain: Range<usize>) -> Result<(),
         return Err(AddressError::DomainTooLong);
     }
     Ok(())
-}
-
-/// Slices the local part and domain out of the already validated `text` (no copy).
-fn build_mailbox(
-    text: &Text,
-    local: Range<usize>,
-    domain: Range<usize>,
-) -> Result<Mailbox, AddressError> {
-    Ok(Mailbox {
-        local: text.slice(local).ok_or(AddressError::Syntax)?,
-        domain: Domain(text.slice(domain).ok_or(AddressError::Syntax)?),
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -884,7 +899,7 @@ mod tests {
         assert_eq!(n, 18);
         let m = p.mailbox().unwrap();
         assert_eq!(m.local_part(), "user");
-        assert_eq!(m.domain().as_str(), "example.com");
+        assert_eq!(m.domain_str(), "example.com");
         assert_eq!(p.to_string(), "<user@example.com>");
         let (p, n) = fwd("<a.b-c+d@mx.example.org>").unwrap();
         assert_eq!(n, 24);
@@ -905,7 +920,7 @@ mod tests {
         let m = fwd_mailbox("<postmaster@example.com>");
         assert_eq!(m.local_part(), "postmaster");
         let m = fwd_mailbox("<Postmaster@x>");
-        assert_eq!(m.domain().as_str(), "x");
+        assert_eq!(m.domain_str(), "x");
         // Only the bare, unquoted, unrouted form is special.
         assert_eq!(rev("<postmaster>"), Err(AddressError::Syntax));
         assert_eq!(fwd("<\"postmaster\">"), Err(AddressError::Syntax));
@@ -920,7 +935,7 @@ mod tests {
         assert_eq!(m.to_string(), "user@c.example");
         let (p, n) = rev("<@a.example:u@b.example> ").unwrap();
         assert_eq!(n, 24);
-        assert_eq!(p.mailbox().unwrap().domain().as_str(), "b.example");
+        assert_eq!(p.mailbox().unwrap().domain_str(), "b.example");
         for bad in [
             "<@a.example>",
             "<@a.example:>",
@@ -1111,7 +1126,7 @@ mod tests {
     fn utf8_local_parts_and_domains() {
         let m = fwd_mailbox("<用户@例子.广告>");
         assert_eq!(m.local_part(), "用户");
-        assert_eq!(m.domain().as_str(), "例子.广告");
+        assert_eq!(m.domain_str(), "例子.广告");
         assert_eq!(m.domain().kind(), DomainKind::Name);
         assert!(!m.is_ascii());
         let m = fwd_mailbox("<\"jöhn dœ\"@bücher.example>");
@@ -1302,14 +1317,17 @@ mod tests {
         let (p, _) = parse_forward_path(&src).unwrap();
         let m = p.mailbox().unwrap();
         assert!(inside(&src, m.local_part()));
-        assert!(inside(&src, m.domain().as_str()));
+        assert!(inside(&src, m.domain_str()));
         assert!(inside(&src, m.local_part_text().as_str()));
         assert!(inside(&src, m.domain().as_text().as_str()));
+        assert!(inside(&src, m.as_str()));
+        assert_eq!(m.as_str(), "\"q x\"@bücher.example");
+        assert_eq!(m.as_text(), "\"q x\"@bücher.example");
         let src = Bytes::from(b"<u@[IPv6:::1]>".to_vec());
         let (p, _) = parse_reverse_path(&src).unwrap();
         let m = p.mailbox().unwrap();
         assert!(inside(&src, m.local_part()));
-        assert!(inside(&src, m.domain().as_str()));
+        assert!(inside(&src, m.domain_str()));
         assert_eq!(m.domain().kind(), DomainKind::Ipv6(Ipv6Addr::LOCALHOST));
         let src = Bytes::from(b"mx.example".to_vec());
         let d = parse_domain(&src).unwrap();
@@ -1482,15 +1500,15 @@ mod tests {
             let m = p.mailbox().unwrap();
             prop_assert_eq!(m.local_part(), local.as_str());
             prop_assert_eq!(m.local_part_unquoted(), plain.as_str());
-            prop_assert_eq!(m.domain().as_str(), domain.as_str());
+            prop_assert_eq!(m.domain_str(), domain.as_str());
             prop_assert_eq!(m.to_string(), text.clone());
             prop_assert_eq!(m.is_ascii(), text.is_ascii());
             prop_assert!(inside(&src, m.local_part()));
-            prop_assert!(inside(&src, m.domain().as_str()));
+            prop_assert!(inside(&src, m.domain_str()));
             let m2 = mbox.unwrap();
             prop_assert_eq!(&m2, m);
             let d = Domain::parse(&domain).unwrap();
-            prop_assert_eq!(&d, m.domain());
+            prop_assert_eq!(d, m.domain());
             let (r, rn) = parse_reverse_path(&src).unwrap();
             prop_assert_eq!(rn, n);
             prop_assert_eq!(r.mailbox(), Some(m));
