@@ -538,7 +538,7 @@ pub(crate) fn scan_path_full(b: &[u8], kind: PathKind) -> Result<PathScan, Addre
 /// Eight octets at a time: letters and digits, most of a path, are told apart from the rest
 /// with a few word operations ([`special_octets`]), and only the other octets (dots, `@`, `>`,
 /// hyphens, the other `atext` specials) are looked at one by one.
-fn scan_path_fast(b: &[u8]) -> Option<PathScan> {
+pub(crate) fn scan_path_fast(b: &[u8]) -> Option<PathScan> {
     if b.first() != Some(&b'<') {
         return None;
     }
@@ -630,7 +630,7 @@ fn special_octets(w: u64) -> u64 {
     let x = w & !HIGH;
     let digit = in_range(x, b'0', b'9');
     // `| 0x20` maps exactly the upper-case letters onto the lower-case ones within 'a'..='z'.
-    let alpha = in_range(x | ONES * 0x20, b'a', b'z');
+    let alpha = in_range(x | (ONES * 0x20), b'a', b'z');
     (!(digit | alpha) | w) & HIGH
 }
 

@@ -63,7 +63,7 @@ pub(crate) fn split(line: &[u8]) -> (Verb, &[u8]) {
 
 /// A four-octet verb, case-insensitively: one OR folds the case of all four octets (only
 /// letters become lower-case letters under `| 0x20`).
-fn verb4(word: [u8; 4]) -> Verb {
+pub(crate) fn verb4(word: [u8; 4]) -> Verb {
     const fn w(s: &[u8; 4]) -> u32 {
         u32::from_le_bytes(*s)
     }
@@ -87,7 +87,9 @@ fn verb4(word: [u8; 4]) -> Verb {
     }
 }
 
-/// Strips a case-insensitive `prefix` (such as `FROM:`) from `arg`.
+/// Strips a case-insensitive `prefix` (such as `FROM:`) from `arg`. (The session matches its
+/// prefixes with [`Ci`]; a test checks that the two agree.)
+#[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 #[inline]
 pub(crate) fn strip_prefix_ci<'a>(arg: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     let head = arg.get(..prefix.len())?;
@@ -264,6 +266,38 @@ mod tests {
             assert_eq!(Ci::new(b"a").is(w), c.eq_ignore_ascii_case(&b'a'), "{c}");
             assert_eq!(Ci::new(b"8").is(w), c == b'8', "{c}");
             assert_eq!(Ci::new(b"=").is(w), c == b'=', "{c}");
+        }
+    }
+
+    #[test]
+    fn patterns_strip_prefixes_like_strip_prefix_ci() {
+        let inputs: [&[u8]; 12] = [
+            b"FROM:<a@b>",
+            b"from:",
+            b"FrOm: <>",
+            b"FROM",
+            b"FROM <a@b>",
+            b"FRO",
+            b"",
+            b"FROM;",
+            b"TO:<a@b>",
+            b"to:",
+            b"T0:",
+            b"TO",
+        ];
+        for prefix in [&b"FROM:"[..], b"TO:"] {
+            let ci = Ci::new(prefix);
+            for b in inputs {
+                assert_eq!(ci.is(word_at(b, 0)), strip_prefix_ci(b, prefix).is_some());
+            }
+            for c in 0..=255u8 {
+                for at in 0..prefix.len() {
+                    let mut b = prefix.to_vec();
+                    b[at] = c;
+                    let ci_says = ci.is(word_at(&b, 0));
+                    assert_eq!(ci_says, strip_prefix_ci(&b, prefix).is_some(), "{b:?}");
+                }
+            }
         }
     }
 

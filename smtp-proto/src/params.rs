@@ -468,10 +468,17 @@ pub(crate) fn parse_mail_params_at(src: &Bytes, start: usize) -> Result<MailPara
     parse_mail_params_full(src, start)
 }
 
-/// SP, the separator of parameters.
+/// SP, the separator of parameters, or the end of them (of `b`, or a CR: see
+/// [`mail_params_fast`]).
 #[inline]
 fn ends_at(b: &[u8], i: usize) -> bool {
-    matches!(b.get(i), None | Some(b' '))
+    matches!(b.get(i), None | Some(b' ' | b'\r'))
+}
+
+/// Whether the parameters end at `i`: the end of `b`, or a CR.
+#[inline]
+fn done_at(b: &[u8], i: usize) -> bool {
+    matches!(b.get(i), None | Some(b'\r'))
 }
 
 /// `*SP` from `i`: where the next parameter starts, and whether at least one SP came first.
@@ -504,11 +511,20 @@ fn fast_size(b: &[u8], mut i: usize) -> Option<(u64, usize)> {
     (i > start).then_some((n, i))
 }
 
+/// [`mail_params_fast`] of exactly `b`.
+fn parse_mail_params_fast(b: &[u8]) -> Option<MailParams> {
+    mail_params_fast(b).and_then(|(p, end)| (end == b.len()).then_some(p))
+}
+
 /// The common MAIL parameters, SIZE, BODY, SMTPUTF8, RET and REQUIRETLS, with the keywords
 /// and values recognised by their first octets ([`Ci`]) in one pass: `Some` with exactly what
 /// [`parse_mail_params_full`] gives, or `None` for anything else (another keyword, a repeat,
 /// an error), which the full parser then decides. See the proptest `fast_paths_agree`.
-fn parse_mail_params_fast(b: &[u8]) -> Option<MailParams> {
+///
+/// The parameters end at the end of `b` or at a CR, whose offset is returned too: `b` may be
+/// the rest of the receive buffer, the line's end not yet known (the CR is then that of the
+/// CRLF, for the caller to check).
+pub(crate) fn mail_params_fast(b: &[u8]) -> Option<(MailParams, usize)> {
     const SIZE: Ci = Ci::new(b"SIZE=");
     const BODY: Ci = Ci::new(b"BODY=");
     const SMTPUTF8: Ci = Ci::new(b"SMTPUTF8");
@@ -526,8 +542,8 @@ fn parse_mail_params_fast(b: &[u8]) -> Option<MailParams> {
     let mut i = 0;
     loop {
         let (at, spaced) = skip_spaces(b, i);
-        if at >= b.len() {
-            return Some(out);
+        if done_at(b, at) {
+            return Some((out, at));
         }
         if !spaced {
             return None;
@@ -663,10 +679,16 @@ pub(crate) fn parse_rcpt_params_at(src: &Bytes, start: usize) -> Result<RcptPara
     parse_rcpt_params_full(src, start)
 }
 
+/// [`rcpt_params_fast`] of exactly `b`.
+fn parse_rcpt_params_fast(b: &[u8]) -> Option<RcptParams> {
+    rcpt_params_fast(b).and_then(|(p, end)| (end == b.len()).then_some(p))
+}
+
 /// None, or a NOTIFY: `Some` with exactly what [`parse_rcpt_params_full`] gives, or `None`
 /// for anything else (ORCPT, another keyword, an error), which the full parser then decides.
-/// See the proptest `fast_paths_agree`.
-fn parse_rcpt_params_fast(b: &[u8]) -> Option<RcptParams> {
+/// See the proptest `fast_paths_agree`. Where the parameters end, as for
+/// [`mail_params_fast`].
+pub(crate) fn rcpt_params_fast(b: &[u8]) -> Option<(RcptParams, usize)> {
     const NOTIFY: Ci = Ci::new(b"NOTIFY=");
     const ITEMS: [(Ci, u8, usize); 4] = [
         (Ci::new(b"SUCCESS"), Notify::SUCCESS, 7),
@@ -676,8 +698,8 @@ fn parse_rcpt_params_fast(b: &[u8]) -> Option<RcptParams> {
     ];
     let mut out = RcptParams::default();
     let (at, spaced) = skip_spaces(b, 0);
-    if at >= b.len() {
-        return Some(out);
+    if done_at(b, at) {
+        return Some((out, at));
     }
     if !spaced || !NOTIFY.is(word_at(b, at)) {
         return None;
@@ -701,11 +723,12 @@ fn parse_rcpt_params_fast(b: &[u8]) -> Option<RcptParams> {
         return None;
     }
     // Only spaces may follow (a second parameter goes to the full parser).
-    if skip_spaces(b, i).0 < b.len() {
+    let (end, _) = skip_spaces(b, i);
+    if !done_at(b, end) {
         return None;
     }
     out.notify = Some(Notify(bits));
-    Some(out)
+    Some((out, end))
 }
 
 /// [`parse_rcpt_params_at`] by the grammar alone, without the fast path.
@@ -1217,6 +1240,29 @@ mod tests {
         ] {
             assert_eq!(parse_rcpt_params_fast(p.as_bytes()), None, "{p}");
         }
+    }
+
+    #[test]
+    fn fast_paths_stop_at_a_cr() {
+        let (p, end) = mail_params_fast(b" SIZE=1 BODY=7BIT\r\nRCPT").unwrap();
+        assert_eq!(
+            (p.size, p.body, end),
+            (Some(1), Some(BodyType::SevenBit), 17)
+        );
+        assert_eq!(mail_params_fast(b"\r\n").unwrap().1, 0);
+        assert_eq!(mail_params_fast(b"  \r\n").unwrap().1, 2);
+        assert_eq!(
+            mail_params_fast(b" SIZE=1\r2"),
+            Some((mail(" SIZE=1").unwrap(), 7))
+        );
+        let (p, end) = rcpt_params_fast(b" NOTIFY=NEVER \r\n").unwrap();
+        assert!(p.notify.unwrap().never());
+        assert_eq!(end, 14);
+        assert_eq!(rcpt_params_fast(b"\r\n"), Some((RcptParams::default(), 0)));
+        // Only as the end: within the exact input, a CR is not taken.
+        assert_eq!(parse_mail_params_fast(b" SIZE=1\r"), None);
+        assert_eq!(parse_rcpt_params_fast(b" NOTIFY=NEVER\r"), None);
+        assert_eq!(mail(" SIZE=1\r"), Err(ParamError::Syntax));
     }
 
     proptest! {

@@ -1,12 +1,12 @@
 //! [`Session`]: the server side of one SMTP connection, as a state machine.
 
-use crate::address::{self, AddressError, PathKind};
+use crate::address::{self, AddressError, PathKind, PathScan};
 use crate::auth::{self, Credentials, Mechanism, Secret};
 use crate::command::{self, Verb};
 use crate::config::{BareLineEndings, Config, EarlyTalkers, Protocol, TlsPolicy};
 use crate::data::{DataDecoder, DataStep};
 use crate::event::{AbortReason, CloseReason, Decision, Event, Timeout, TimeoutKind};
-use crate::params::{self, BodyType, MailParams, ParamError};
+use crate::params::{self, BodyType, MailParams, ParamError, RcptParams};
 use crate::reply::{canned, put_code, Canned, EnhancedCode as E};
 use crate::{Reply, Text, UsageError};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -629,12 +629,46 @@ impl Session {
     /// assert_eq!(session.poll_event(), None);
     /// assert!(session.poll_transmit().unwrap().starts_with(b"451 4.3.0 "));
     /// ```
+    #[inline]
     pub fn decide(&mut self, decision: Decision) -> Result<(), UsageError> {
+        // The common answer, a plain accept of MAIL or RCPT, without the general case (inlined
+        // into the caller, where the decision is usually a constant).
+        if let Decision::Accept = decision {
+            if self.accept_envelope() {
+                return Ok(());
+            }
+        }
+        self.decide_any(decision)
+    }
+
+    #[inline(never)]
+    fn decide_any(&mut self, decision: Decision) -> Result<(), UsageError> {
         let result = self.answer(decision);
         if result.is_err() && self.pending.is_some() {
             self.fail_one();
         }
         result
+    }
+
+    /// Accepts a pending MAIL or RCPT with the canned reply; `false` when neither is pending.
+    fn accept_envelope(&mut self) -> bool {
+        match self.pending {
+            Some(Pending::Rcpt) => {
+                self.pending = None;
+                if let Some(tx) = &mut self.tx {
+                    tx.recipients += 1;
+                }
+                self.put_canned(&RCPT_OK);
+                true
+            }
+            Some(Pending::Mail { smtputf8, body }) => {
+                self.pending = None;
+                self.tx = Some(Transaction::new(smtputf8, body));
+                self.put_canned(&MAIL_OK);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Answers every pending decision with `decision`: the same as [`decide`](Self::decide)
@@ -742,22 +776,8 @@ impl Session {
         };
         // The common answers: a plain accept of RCPT or MAIL, with the canned reply.
         if let Decision::Accept = decision {
-            match pending {
-                Pending::Rcpt => {
-                    self.pending = None;
-                    if let Some(tx) = &mut self.tx {
-                        tx.recipients += 1;
-                    }
-                    self.put_canned(&RCPT_OK);
-                    return Ok(());
-                }
-                Pending::Mail { smtputf8, body } => {
-                    self.pending = None;
-                    self.tx = Some(Transaction::new(smtputf8, body));
-                    self.put_canned(&MAIL_OK);
-                    return Ok(());
-                }
-                _ => {}
+            if self.accept_envelope() {
+                return Ok(());
             }
         }
         let reply = match decision {
@@ -861,22 +881,27 @@ impl Session {
             }
             match &mut self.state {
                 State::Command | State::Refused => {
-                    match self.next_line(self.config.max_line_length) {
-                        Some(Ok(end)) => {
-                            // The command's event goes straight to the caller, unless
-                            // events it queued first (a Reset) must come out before it.
-                            if let Some(event) = self.command(end) {
-                                if self.events.is_empty() {
-                                    return Some(event);
-                                }
-                                self.events.push_back(event);
+                    let event = match self.fast_command() {
+                        Some(event) => event,
+                        None => match self.next_line(self.config.max_line_length) {
+                            Some(Ok(end)) => self.command(end),
+                            Some(Err(())) => {
+                                self.error(&LINE_TOO_LONG);
+                                None
                             }
+                            None => {
+                                self.blocked = true;
+                                return None;
+                            }
+                        },
+                    };
+                    // The command's event goes straight to the caller, unless events it
+                    // queued first (a Reset) must come out before it.
+                    if event.is_some() {
+                        if self.events.is_empty() {
+                            return event;
                         }
-                        Some(Err(())) => self.error(&LINE_TOO_LONG),
-                        None => {
-                            self.blocked = true;
-                            return None;
-                        }
+                        self.events.extend(event);
                     }
                 }
                 State::AuthResponse(_) => match self.next_line(self.config.max_auth_line_length) {
@@ -998,13 +1023,14 @@ impl Session {
         }
     }
 
-    /// Takes the line of `end` octets off `recv` and returns the part `start..len` of it (the
-    /// argument), sharing the buffer: one reference count for the whole command.
-    fn take_arg(&mut self, start: usize, len: usize, end: usize) -> Bytes {
-        let mut line = self.recv.split_to(end);
+    /// Takes the line of `end` octets off `recv` as one [`Bytes`] of its first `len` octets
+    /// (the line end dropped): one reference count for the whole command, and the values kept
+    /// from it are cut out of this handle.
+    #[inline]
+    fn take_line(&mut self, len: usize, end: usize) -> Bytes {
+        let mut line = self.recv.split_to(end).freeze();
         line.truncate(len);
-        line.advance(start);
-        line.freeze()
+        line
     }
 
     /// The command line of `end` octets at the front of `recv`.
@@ -1013,6 +1039,95 @@ impl Session {
         let len = without_line_end(line).len();
         let (verb, arg) = command::split(&line[..len]);
         let arg_start = len - arg.len();
+        self.command_split(verb, arg_start, len, end)
+    }
+
+    /// The commonest command lines, recognised straight from the receive buffer without the
+    /// line search: a four-letter verb alone on its line (`NOOP`, `RSET`, `DATA`, `QUIT`, ...),
+    /// and `MAIL FROM:` and `RCPT TO:` with a path and parameters of the fast paths
+    /// ([`address::scan_path_fast`], [`params::mail_params_fast`]) ended by CRLF. The bytes
+    /// they accept hold no LF before that CRLF, so the line search would have found the same
+    /// line, and the command has the same effect as through [`next_line`](Self::next_line) and
+    /// [`command`](Self::command) (a test checks it against the same commands ended by a bare
+    /// LF, which never come this way). `None`, with nothing consumed, for anything else.
+    #[inline]
+    fn fast_command(&mut self) -> Option<Option<Event>> {
+        const RCPT_TO: command::Ci = command::Ci::new(b"RCPT TO:");
+        const MAIL_FRO: command::Ci = command::Ci::new(b"MAIL FRO");
+        const M_COLON: command::Ci = command::Ci::new(b"M:");
+        const CRLF: u16 = u16::from_le_bytes(*b"\r\n");
+        if self.discarding || !matches!(self.state, State::Command) {
+            return None;
+        }
+        let max = self.config.max_line_length;
+        let w = command::word_at(&self.recv, 0);
+        if (w >> 32) as u16 == CRLF && max >= 6 {
+            // Four octets, CRLF: the line search would end it at the LF, after a verb of
+            // letters.
+            let verb = command::verb4((w as u32).to_le_bytes());
+            if verb == Verb::Unknown {
+                return None;
+            }
+            self.scanned = 0;
+            return Some(self.command_split(verb, 4, 4, 6));
+        }
+        let (mail, prefix) = if RCPT_TO.is(w) {
+            (false, 8)
+        } else if MAIL_FRO.is(w) && M_COLON.is(command::word_at(&self.recv, 8)) {
+            (true, 10)
+        } else {
+            return None;
+        };
+        if self.config.tls == TlsPolicy::Required && !self.tls {
+            return None;
+        }
+        let b = &self.recv[..self.recv.len().min(max)];
+        let start = prefix + leading_spaces(b.get(prefix..)?);
+        let path = address::scan_path_fast(b.get(start..)?)?;
+        let at = start + path.end;
+        let rest = b.get(at..)?;
+        let (mail_params, rcpt_params, cr) = if mail {
+            let (p, cr) = params::mail_params_fast(rest)?;
+            (Some(p), None, cr)
+        } else {
+            let (p, cr) = params::rcpt_params_fast(rest)?;
+            (None, Some(p), cr)
+        };
+        let len = at + cr;
+        if b.get(len..len + 2) != Some(b"\r\n") {
+            return None;
+        }
+        let end = len + 2;
+        self.scanned = 0;
+        // As in `mail` and `rcpt`: the sequence is checked before the path.
+        let allowed = if mail {
+            self.mail_allowed()
+        } else {
+            self.rcpt_allowed()
+        };
+        if let Err(reply) = allowed {
+            self.recv.advance(end);
+            self.error(&reply);
+            return Some(None);
+        }
+        let line = self.take_line(len, end);
+        Some(match (mail_params, rcpt_params) {
+            (Some(p), _) => self.mail_parsed(line, start, path, p),
+            (_, Some(p)) => self.rcpt_parsed(line, start, path, p),
+            _ => None,
+        })
+    }
+
+    /// The command line of `end` octets at the front of `recv`, `len` without its line end,
+    /// split into its verb and the argument that starts at `arg_start`.
+    fn command_split(
+        &mut self,
+        verb: Verb,
+        arg_start: usize,
+        len: usize,
+        end: usize,
+    ) -> Option<Event> {
+        let arg = &self.recv[arg_start..len];
         let no_arg = arg.is_empty();
 
         if matches!(self.state, State::Refused) {
@@ -1042,20 +1157,21 @@ impl Session {
             Verb::Helo | Verb::Ehlo if lmtp => {}
             Verb::Lhlo if !lmtp => {}
             Verb::Lhlo | Verb::Helo | Verb::Ehlo => {
-                let args = self.take_arg(arg_start, len, end);
+                let mut args = self.take_line(len, end);
+                args.advance(arg_start);
                 return self.hello_cmd(args, verb != Verb::Helo);
             }
             Verb::Mail => {
-                let args = self.take_arg(arg_start, len, end);
-                return self.mail(args);
+                let line = self.take_line(len, end);
+                return self.mail(line, arg_start);
             }
             Verb::Rcpt => {
-                let args = self.take_arg(arg_start, len, end);
-                return self.rcpt(args);
+                let line = self.take_line(len, end);
+                return self.rcpt(line, arg_start);
             }
             Verb::Auth => {
-                let args = self.take_arg(arg_start, len, end);
-                self.auth(&args);
+                let line = self.take_line(len, end);
+                self.auth(&line[arg_start..]);
                 return None;
             }
             Verb::Bdat => {
@@ -1067,8 +1183,27 @@ impl Session {
             _ => {}
         }
         self.recv.advance(end);
+        if verb == Verb::Rset && no_arg {
+            return self.rset();
+        }
         self.command_without_value(verb, no_arg);
         None
+    }
+
+    /// RSET (RFC 5321 4.1.1.5). The common case, a transaction without a body in progress,
+    /// hands its `Reset` straight to the caller instead of through the event queue.
+    fn rset(&mut self) -> Option<Event> {
+        self.put_canned(&OK);
+        match &self.tx {
+            Some(tx) if !tx.data_started => {
+                self.tx = None;
+                Some(Event::Reset)
+            }
+            _ => {
+                self.abort_data(AbortReason::Reset);
+                None
+            }
+        }
     }
 
     /// The commands that keep nothing of their argument.
@@ -1129,38 +1264,57 @@ impl Session {
         Some(Event::Hello { domain, esmtp })
     }
 
-    fn mail(&mut self, args: Bytes) -> Option<Event> {
-        let Some(rest) = command::strip_prefix_ci(&args, b"FROM:") else {
+    /// `MAIL FROM:` (RFC 5321 4.1.1.2); the argument starts at `arg` in `line`.
+    fn mail(&mut self, line: Bytes, arg: usize) -> Option<Event> {
+        const FROM: command::Ci = command::Ci::new(b"FROM:");
+        if !FROM.is(command::word_at(&line, arg)) {
             self.error(&SYNTAX);
             return None;
-        };
-        let start = args.len() - rest.len() + leading_spaces(rest);
-        if self.hello.is_none() {
-            self.error(&HELLO_FIRST);
+        }
+        let start = arg + 5 + leading_spaces(&line[arg + 5..]);
+        if let Err(reply) = self.mail_allowed() {
+            self.error(&reply);
             return None;
         }
-        if self.tx.is_some() {
-            self.error(&NESTED_MAIL);
-            return None;
-        }
-        if self.config.require_auth && !self.authenticated {
-            self.error(&AUTH_REQUIRED);
-            return None;
-        }
-        let path = match address::scan_path(&args[start..], PathKind::Reverse) {
+        let path = match address::scan_path(&line[start..], PathKind::Reverse) {
             Ok(p) => p,
             Err(e) => {
                 self.address_error(e, &BAD_SENDER);
                 return None;
             }
         };
-        let params = match params::parse_mail_params_at(&args, start + path.end) {
+        let params = match params::parse_mail_params_at(&line, start + path.end) {
             Ok(p) => p,
             Err(e) => {
                 self.param_error(e);
                 return None;
             }
         };
+        self.mail_parsed(line, start, path, params)
+    }
+
+    /// Whether MAIL may come now (RFC 5321 4.1.4, RFC 4954 section 6).
+    fn mail_allowed(&self) -> Result<(), Reply> {
+        if self.hello.is_none() {
+            Err(HELLO_FIRST)
+        } else if self.tx.is_some() {
+            Err(NESTED_MAIL)
+        } else if self.config.require_auth && !self.authenticated {
+            Err(AUTH_REQUIRED)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// MAIL, allowed, with its path (at `start` in `line`) and parameters parsed: the checks
+    /// of the parameters against the configuration, then the event.
+    fn mail_parsed(
+        &mut self,
+        line: Bytes,
+        start: usize,
+        path: PathScan,
+        params: MailParams,
+    ) -> Option<Event> {
         if let Err(reply) = self.check_mail_params(&params) {
             self.error(&reply);
             return None;
@@ -1179,7 +1333,7 @@ impl Session {
             smtputf8: params.smtputf8,
             body: params.body.unwrap_or(BodyType::SevenBit),
         });
-        let from = path.reverse_path(args, start);
+        let from = path.reverse_path(line, start);
         Some(Event::MailFrom { from, params })
     }
 
@@ -1199,37 +1353,58 @@ impl Session {
         }
     }
 
-    fn rcpt(&mut self, args: Bytes) -> Option<Event> {
-        let Some(rest) = command::strip_prefix_ci(&args, b"TO:") else {
+    /// `RCPT TO:` (RFC 5321 4.1.1.3); the argument starts at `arg` in `line`.
+    fn rcpt(&mut self, line: Bytes, arg: usize) -> Option<Event> {
+        const TO: command::Ci = command::Ci::new(b"TO:");
+        if !TO.is(command::word_at(&line, arg)) {
             self.error(&SYNTAX);
             return None;
-        };
-        let start = args.len() - rest.len() + leading_spaces(rest);
-        let Some(tx) = &self.tx else {
-            self.error(&NEED_MAIL);
-            return None;
-        };
-        if tx.data_started {
-            // Between BDAT chunks (RFC 3030): the envelope is closed.
-            self.error(&RCPT_AFTER_DATA);
+        }
+        let start = arg + 3 + leading_spaces(&line[arg + 3..]);
+        if let Err(reply) = self.rcpt_allowed() {
+            self.error(&reply);
             return None;
         }
-        let smtputf8 = tx.smtputf8;
-        let recipients = tx.recipients;
-        let path = match address::scan_path(&args[start..], PathKind::Forward) {
+        let path = match address::scan_path(&line[start..], PathKind::Forward) {
             Ok(p) => p,
             Err(e) => {
                 self.address_error(e, &BAD_RECIPIENT);
                 return None;
             }
         };
-        let params = match params::parse_rcpt_params_at(&args, start + path.end) {
+        let params = match params::parse_rcpt_params_at(&line, start + path.end) {
             Ok(p) => p,
             Err(e) => {
                 self.param_error(e);
                 return None;
             }
         };
+        self.rcpt_parsed(line, start, path, params)
+    }
+
+    /// Whether RCPT may come now (RFC 5321 4.1.4, RFC 3030 section 2).
+    fn rcpt_allowed(&self) -> Result<(), Reply> {
+        match &self.tx {
+            None => Err(NEED_MAIL),
+            // Between BDAT chunks (RFC 3030): the envelope is closed.
+            Some(tx) if tx.data_started => Err(RCPT_AFTER_DATA),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// RCPT, allowed, with its path (at `start` in `line`) and parameters parsed: the checks
+    /// against the configuration and the transaction, then the event.
+    fn rcpt_parsed(
+        &mut self,
+        line: Bytes,
+        start: usize,
+        path: PathScan,
+        params: RcptParams,
+    ) -> Option<Event> {
+        let (smtputf8, recipients) = self
+            .tx
+            .as_ref()
+            .map_or((false, 0), |tx| (tx.smtputf8, tx.recipients));
         if !self.config.extensions.dsn && (params.notify.is_some() || params.orcpt.is_some()) {
             self.error(&UNSUPPORTED_PARAM);
             return None;
@@ -1243,7 +1418,7 @@ impl Session {
             return None;
         }
         self.pending = Some(Pending::Rcpt);
-        let to = path.forward_path(args, start);
+        let to = path.forward_path(line, start);
         Some(Event::RcptTo { to, params })
     }
 
@@ -1829,6 +2004,42 @@ fn leading_spaces(s: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The common lines take the fast path (its results are checked against the slow one by
+    /// `tests/fast_commands.rs`); others do not.
+    #[test]
+    fn common_command_lines_take_the_fast_path() {
+        let mut s = Session::new(Arc::new(Config::new("mx.example")));
+        s.hello = Some(true);
+        let fast: [&[u8]; 6] = [
+            b"MAIL FROM:<sender.name@example.com> SIZE=12345 BODY=8BITMIME\r\n",
+            b"RCPT TO:<first.recipient@example.org>\r\n",
+            b"rcpt to: <second@example.net> NOTIFY=SUCCESS,FAILURE  \r\n",
+            b"NOOP\r\n",
+            b"RSET\r\nNOOP\r\n",
+            b"QUIT\r\n",
+        ];
+        for line in fast {
+            s.recv.clear();
+            s.recv.extend_from_slice(line);
+            assert!(s.fast_command().is_some(), "{line:?}");
+        }
+        let slow: [&[u8]; 8] = [
+            b"RCPT TO:<a@b>\n",
+            b"RCPT TO:<a@b>",
+            b"RCPT TO:<a@b>\r",
+            b"RCPT TO:<postmaster>\r\n",
+            b"RCPT TO:<a@b> ORCPT=rfc822;a@b\r\n",
+            b"RCPT TO:<a@b> NOTIFY=NEVER\rX\r\n",
+            b"NOOP x\r\n",
+            b"XXXX\r\n",
+        ];
+        for line in slow {
+            s.recv.clear();
+            s.recv.extend_from_slice(line);
+            assert!(s.fast_command().is_none(), "{line:?}");
+        }
+    }
 
     #[test]
     fn canned_wire_forms_match_the_encoder() {
