@@ -349,7 +349,7 @@ impl fmt::Display for ForwardPath {
 #[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 pub(crate) fn parse_reverse_path(src: &Bytes) -> Result<(ReversePath, usize), AddressError> {
     let scan = scan_path(src, PathKind::Reverse)?;
-    Ok((scan.reverse_path(src.clone(), 0), scan.end))
+    Ok((scan.reverse_path(src.clone(), 0), scan.end()))
 }
 
 /// Parses the `Forward-path` of `RCPT TO:` (RFC 5321 section 4.1.2), including the special
@@ -358,7 +358,7 @@ pub(crate) fn parse_reverse_path(src: &Bytes) -> Result<(ReversePath, usize), Ad
 #[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 pub(crate) fn parse_forward_path(src: &Bytes) -> Result<(ForwardPath, usize), AddressError> {
     let scan = scan_path(src, PathKind::Forward)?;
-    Ok((scan.forward_path(src.clone(), 0), scan.end))
+    Ok((scan.forward_path(src.clone(), 0), scan.end()))
 }
 
 /// Parses input that must be exactly a `Domain` or an `address-literal` (RFC 5321 sections
@@ -383,41 +383,74 @@ pub(crate) enum PathKind {
 }
 
 /// A path checked by [`scan_path`], as offsets into the scanned bytes: the grammar, UTF-8 and
-/// the size limits all passed. Building the values from the buffer is then only slicing (one
-/// reference count for the local part; the domain takes the caller's handle).
-#[derive(Debug, PartialEq, Eq)]
+/// the size limits all passed. Building the values from the buffer is then only slicing. Eight
+/// octets (every offset is within the 256 octets of a path), so that it is passed around in a
+/// register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PathScan {
     found: Found,
-    /// Octets up to and including the closing `>`.
-    pub(crate) end: usize,
     /// Whether the path is all ASCII (no SMTPUTF8 needed, RFC 6531 section 3.2).
     pub(crate) ascii: bool,
+    /// For a mailbox, the offset of its first octet and of the `@` after its local part; the
+    /// domain ends at the closing `>`.
+    local: u16,
+    at: u16,
+    /// Octets up to and including the closing `>`.
+    end: u16,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Found {
     Null,
     Postmaster,
-    Mailbox {
-        local: Range<usize>,
-        domain: Range<usize>,
-    },
+    Mailbox,
 }
 
 impl PathScan {
+    /// `<>` (2 octets) or `<Postmaster>` (`end` octets).
+    fn special(found: Found, end: usize) -> PathScan {
+        debug_assert!(end <= MAX_PATH);
+        PathScan {
+            found,
+            ascii: true,
+            local: 0,
+            at: 0,
+            end: end as u16,
+        }
+    }
+
+    /// A mailbox from `local` to the `>` at `end - 1`, its local part ending at the `@` at
+    /// `at`. All within the path limit of 256 octets, checked by the caller.
+    fn mailbox_at(local: usize, at: usize, end: usize, ascii: bool) -> PathScan {
+        debug_assert!(local < at && at < end && end <= MAX_PATH);
+        PathScan {
+            found: Found::Mailbox,
+            ascii,
+            local: local as u16,
+            at: at as u16,
+            end: end as u16,
+        }
+    }
+
+    /// Octets up to and including the closing `>`.
+    #[inline]
+    pub(crate) fn end(&self) -> usize {
+        usize::from(self.end)
+    }
+
     /// The mailbox out of `src`, in which the scanned bytes start at `offset`. The cuts are
     /// next to ASCII delimiters (`<`, `:`, `>`) of a path checked to be UTF-8, so they fall
     /// on character boundaries.
     #[inline]
     fn mailbox(&self, mut src: Bytes, offset: usize) -> Option<Mailbox> {
-        let Found::Mailbox { local, domain } = &self.found else {
+        if self.found != Found::Mailbox {
             return None;
-        };
-        src.truncate(offset + domain.end);
-        src.advance(offset + local.start);
+        }
+        src.truncate(offset + self.end() - 1);
+        src.advance(offset + usize::from(self.local));
         Some(Mailbox {
             text: Text::trusted(src),
-            at: local.len(),
+            at: usize::from(self.at - self.local),
         })
     }
 
@@ -458,11 +491,7 @@ pub(crate) fn scan_path_full(b: &[u8], kind: PathKind) -> Result<PathScan, Addre
     }
     if b.get(1) == Some(&b'>') {
         return match kind {
-            PathKind::Reverse => Ok(PathScan {
-                found: Found::Null,
-                end: 2,
-                ascii: true,
-            }),
+            PathKind::Reverse => Ok(PathScan::special(Found::Null, 2)),
             PathKind::Forward => Err(AddressError::Syntax),
         };
     }
@@ -495,11 +524,7 @@ pub(crate) fn scan_path_full(b: &[u8], kind: PathKind) -> Result<PathScan, Addre
         && b.get(local.clone())
             .is_some_and(|l| l.eq_ignore_ascii_case(b"postmaster"))
     {
-        return Ok(PathScan {
-            found: Found::Postmaster,
-            end: local_end + 1,
-            ascii: true,
-        });
+        return Ok(PathScan::special(Found::Postmaster, local_end + 1));
     }
     if b.get(local_end) != Some(&b'@') {
         return Err(AddressError::Syntax);
@@ -523,11 +548,7 @@ pub(crate) fn scan_path_full(b: &[u8], kind: PathKind) -> Result<PathScan, Addre
     if end > MAX_PATH {
         return Err(AddressError::PathTooLong);
     }
-    Ok(PathScan {
-        found: Found::Mailbox { local, domain },
-        end,
-        ascii,
-    })
+    Ok(PathScan::mailbox_at(local_start, local_end, end, ascii))
 }
 
 /// The common path, `"<" Dot-string "@" Domain ">"` in ASCII without a source route, a
@@ -591,14 +612,7 @@ pub(crate) fn scan_path_fast(b: &[u8]) -> Option<PathScan> {
                     if end > MAX_PATH {
                         return None;
                     }
-                    return Some(PathScan {
-                        found: Found::Mailbox {
-                            local: 1..at,
-                            domain: at + 1..i,
-                        },
-                        end,
-                        ascii: true,
-                    });
+                    return Some(PathScan::mailbox_at(1, at, end, true));
                 }
                 _ => return None,
             }

@@ -513,7 +513,33 @@ fn fast_size(b: &[u8], mut i: usize) -> Option<(u64, usize)> {
 
 /// [`mail_params_fast`] of exactly `b`.
 fn parse_mail_params_fast(b: &[u8]) -> Option<MailParams> {
-    mail_params_fast(b).and_then(|(p, end)| (end == b.len()).then_some(p))
+    mail_params_fast(b).and_then(|(p, end)| (end == b.len()).then(|| p.into()))
+}
+
+/// The MAIL parameters that [`mail_params_fast`] takes: those of [`MailParams`] that are not
+/// text. Small and `Copy`, to be passed around in registers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CommonMailParams {
+    pub(crate) size: Option<u64>,
+    pub(crate) body: Option<BodyType>,
+    pub(crate) ret: Option<Ret>,
+    pub(crate) smtputf8: bool,
+    pub(crate) requiretls: bool,
+}
+
+impl From<CommonMailParams> for MailParams {
+    #[inline]
+    fn from(p: CommonMailParams) -> MailParams {
+        MailParams {
+            size: p.size,
+            body: p.body,
+            smtputf8: p.smtputf8,
+            ret: p.ret,
+            envid: None,
+            requiretls: p.requiretls,
+            auth: None,
+        }
+    }
 }
 
 /// The common MAIL parameters, SIZE, BODY, SMTPUTF8, RET and REQUIRETLS, with the keywords
@@ -524,7 +550,7 @@ fn parse_mail_params_fast(b: &[u8]) -> Option<MailParams> {
 /// The parameters end at the end of `b` or at a CR, whose offset is returned too: `b` may be
 /// the rest of the receive buffer, the line's end not yet known (the CR is then that of the
 /// CRLF, for the caller to check).
-pub(crate) fn mail_params_fast(b: &[u8]) -> Option<(MailParams, usize)> {
+pub(crate) fn mail_params_fast(b: &[u8]) -> Option<(CommonMailParams, usize)> {
     const SIZE: Ci = Ci::new(b"SIZE=");
     const BODY: Ci = Ci::new(b"BODY=");
     const SMTPUTF8: Ci = Ci::new(b"SMTPUTF8");
@@ -537,7 +563,7 @@ pub(crate) fn mail_params_fast(b: &[u8]) -> Option<(MailParams, usize)> {
     const ME: Ci = Ci::new(b"ME");
     const FULL: Ci = Ci::new(b"FULL");
     const HDRS: Ci = Ci::new(b"HDRS");
-    let mut out = MailParams::default();
+    let mut out = CommonMailParams::default();
     let mut seen = 0u8;
     let mut i = 0;
     loop {
@@ -681,14 +707,18 @@ pub(crate) fn parse_rcpt_params_at(src: &Bytes, start: usize) -> Result<RcptPara
 
 /// [`rcpt_params_fast`] of exactly `b`.
 fn parse_rcpt_params_fast(b: &[u8]) -> Option<RcptParams> {
-    rcpt_params_fast(b).and_then(|(p, end)| (end == b.len()).then_some(p))
+    let (notify, end) = rcpt_params_fast(b)?;
+    (end == b.len()).then_some(RcptParams {
+        notify,
+        orcpt: None,
+    })
 }
 
 /// None, or a NOTIFY: `Some` with exactly what [`parse_rcpt_params_full`] gives, or `None`
 /// for anything else (ORCPT, another keyword, an error), which the full parser then decides.
 /// See the proptest `fast_paths_agree`. Where the parameters end, as for
 /// [`mail_params_fast`].
-pub(crate) fn rcpt_params_fast(b: &[u8]) -> Option<(RcptParams, usize)> {
+pub(crate) fn rcpt_params_fast(b: &[u8]) -> Option<(Option<Notify>, usize)> {
     const NOTIFY: Ci = Ci::new(b"NOTIFY=");
     const ITEMS: [(Ci, u8, usize); 4] = [
         (Ci::new(b"SUCCESS"), Notify::SUCCESS, 7),
@@ -696,10 +726,9 @@ pub(crate) fn rcpt_params_fast(b: &[u8]) -> Option<(RcptParams, usize)> {
         (Ci::new(b"DELAY"), Notify::DELAY, 5),
         (Ci::new(b"NEVER"), Notify::NEVER, 5),
     ];
-    let mut out = RcptParams::default();
     let (at, spaced) = skip_spaces(b, 0);
     if done_at(b, at) {
-        return Some((out, at));
+        return Some((None, at));
     }
     if !spaced || !NOTIFY.is(word_at(b, at)) {
         return None;
@@ -727,8 +756,7 @@ pub(crate) fn rcpt_params_fast(b: &[u8]) -> Option<(RcptParams, usize)> {
     if !done_at(b, end) {
         return None;
     }
-    out.notify = Some(Notify(bits));
-    Some((out, end))
+    Some((Some(Notify(bits)), end))
 }
 
 /// [`parse_rcpt_params_at`] by the grammar alone, without the fast path.
@@ -1251,14 +1279,12 @@ mod tests {
         );
         assert_eq!(mail_params_fast(b"\r\n").unwrap().1, 0);
         assert_eq!(mail_params_fast(b"  \r\n").unwrap().1, 2);
-        assert_eq!(
-            mail_params_fast(b" SIZE=1\r2"),
-            Some((mail(" SIZE=1").unwrap(), 7))
-        );
-        let (p, end) = rcpt_params_fast(b" NOTIFY=NEVER \r\n").unwrap();
-        assert!(p.notify.unwrap().never());
+        let (p, end) = mail_params_fast(b" SIZE=1\r2").unwrap();
+        assert_eq!((MailParams::from(p), end), (mail(" SIZE=1").unwrap(), 7));
+        let (notify, end) = rcpt_params_fast(b" NOTIFY=NEVER \r\n").unwrap();
+        assert!(notify.unwrap().never());
         assert_eq!(end, 14);
-        assert_eq!(rcpt_params_fast(b"\r\n"), Some((RcptParams::default(), 0)));
+        assert_eq!(rcpt_params_fast(b"\r\n"), Some((None, 0)));
         // Only as the end: within the exact input, a CR is not taken.
         assert_eq!(parse_mail_params_fast(b" SIZE=1\r"), None);
         assert_eq!(parse_rcpt_params_fast(b" NOTIFY=NEVER\r"), None);

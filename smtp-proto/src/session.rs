@@ -163,6 +163,33 @@ enum Pending {
     },
 }
 
+/// What [`Session::fast_command`] made of the line at the front of the receive buffer.
+enum Fast {
+    /// Not a line for the fast path: search for the line end and parse it.
+    No,
+    /// Consumed and answered; nothing to report.
+    Done,
+    /// An RSET whose [`Event::Reset`] the caller reports.
+    Reset,
+    /// A verb alone on a line of six octets, still there: for
+    /// [`command_split`](Session::command_split).
+    Other(Verb),
+    /// A MAIL for [`fast_mail`](Session::fast_mail).
+    Mail(FastLine<params::CommonMailParams>),
+    /// A RCPT for [`fast_rcpt`](Session::fast_rcpt).
+    Rcpt(FastLine<Option<params::Notify>>),
+}
+
+/// A MAIL or RCPT line checked by the fast path, still in the receive buffer: its path at
+/// `start`, its parameters, and its length without the CRLF.
+#[derive(Clone, Copy)]
+struct FastLine<P> {
+    start: usize,
+    path: PathScan,
+    params: P,
+    len: usize,
+}
+
 /// Where an AUTH exchange is (RFC 4954 section 4).
 #[derive(Debug)]
 enum AuthStep {
@@ -880,28 +907,35 @@ impl Session {
                 return None;
             }
             match &mut self.state {
+                // A command's event goes straight to the caller (a command that queues events
+                // first, as HELO/EHLO may, queues its own after them).
                 State::Command | State::Refused => {
-                    let event = match self.fast_command() {
-                        Some(event) => event,
-                        None => match self.next_line(self.config.max_line_length) {
-                            Some(Ok(end)) => self.command(end),
-                            Some(Err(())) => {
-                                self.error(&LINE_TOO_LONG);
-                                None
+                    match self.fast_command() {
+                        Fast::No => {}
+                        Fast::Done => continue,
+                        Fast::Reset => return Some(Event::Reset),
+                        Fast::Mail(plan) => return Some(self.fast_mail(plan)),
+                        Fast::Rcpt(plan) => return Some(self.fast_rcpt(plan)),
+                        Fast::Other(verb) => {
+                            let event = self.command_split(verb, 4, 4, 6);
+                            if event.is_some() {
+                                return event;
                             }
-                            None => {
-                                self.blocked = true;
-                                return None;
-                            }
-                        },
-                    };
-                    // The command's event goes straight to the caller, unless events it
-                    // queued first (a Reset) must come out before it.
-                    if event.is_some() {
-                        if self.events.is_empty() {
-                            return event;
+                            continue;
                         }
-                        self.events.extend(event);
+                    }
+                    match self.next_line(self.config.max_line_length) {
+                        Some(Ok(end)) => {
+                            let event = self.command(end);
+                            if event.is_some() {
+                                return event;
+                            }
+                        }
+                        Some(Err(())) => self.error(&LINE_TOO_LONG),
+                        None => {
+                            self.blocked = true;
+                            return None;
+                        }
                     }
                 }
                 State::AuthResponse(_) => match self.next_line(self.config.max_auth_line_length) {
@@ -1045,77 +1079,163 @@ impl Session {
     /// The commonest command lines, recognised straight from the receive buffer without the
     /// line search: a four-letter verb alone on its line (`NOOP`, `RSET`, `DATA`, `QUIT`, ...),
     /// and `MAIL FROM:` and `RCPT TO:` with a path and parameters of the fast paths
-    /// ([`address::scan_path_fast`], [`params::mail_params_fast`]) ended by CRLF. The bytes
-    /// they accept hold no LF before that CRLF, so the line search would have found the same
-    /// line, and the command has the same effect as through [`next_line`](Self::next_line) and
-    /// [`command`](Self::command) (a test checks it against the same commands ended by a bare
-    /// LF, which never come this way). `None`, with nothing consumed, for anything else.
+    /// ([`address::scan_path_fast`], [`params::mail_params_fast`]) ended by CRLF, that pass
+    /// every check. The bytes they accept hold no LF before that CRLF, so the line search would
+    /// have found the same line, and the command has the same effect as through
+    /// [`next_line`](Self::next_line) and [`command`](Self::command) (a test checks it against
+    /// the same commands ended by a bare LF, which never come this way). [`Fast::No`], with
+    /// nothing consumed, for anything else.
+    ///
+    /// MAIL and RCPT are only planned here (everything that could refuse them is checked), and
+    /// carried out by [`fast_mail`](Self::fast_mail) and [`fast_rcpt`](Self::fast_rcpt), whose
+    /// event the caller returns as is: no copies of it on the way.
     #[inline]
-    fn fast_command(&mut self) -> Option<Option<Event>> {
+    fn fast_command(&mut self) -> Fast {
         const RCPT_TO: command::Ci = command::Ci::new(b"RCPT TO:");
         const MAIL_FRO: command::Ci = command::Ci::new(b"MAIL FRO");
         const M_COLON: command::Ci = command::Ci::new(b"M:");
         const CRLF: u16 = u16::from_le_bytes(*b"\r\n");
-        if self.discarding || !matches!(self.state, State::Command) {
-            return None;
+        if self.discarding
+            || !matches!(self.state, State::Command)
+            || (self.config.tls == TlsPolicy::Required && !self.tls)
+        {
+            return Fast::No;
         }
-        let max = self.config.max_line_length;
         let w = command::word_at(&self.recv, 0);
-        if (w >> 32) as u16 == CRLF && max >= 6 {
+        if (w >> 32) as u16 == CRLF && self.config.max_line_length >= 6 {
             // Four octets, CRLF: the line search would end it at the LF, after a verb of
             // letters.
             let verb = command::verb4((w as u32).to_le_bytes());
-            if verb == Verb::Unknown {
-                return None;
-            }
-            self.scanned = 0;
-            return Some(self.command_split(verb, 4, 4, 6));
+            return match verb {
+                Verb::Unknown => Fast::No,
+                Verb::Noop => {
+                    self.recv.advance(6);
+                    self.scanned = 0;
+                    self.put_canned(&OK);
+                    Fast::Done
+                }
+                Verb::Rset => {
+                    self.recv.advance(6);
+                    self.scanned = 0;
+                    if self.rset() {
+                        Fast::Reset
+                    } else {
+                        Fast::Done
+                    }
+                }
+                verb => {
+                    self.scanned = 0;
+                    Fast::Other(verb)
+                }
+            };
         }
-        let (mail, prefix) = if RCPT_TO.is(w) {
-            (false, 8)
+        let plan = if RCPT_TO.is(w) {
+            self.plan_rcpt().map(Fast::Rcpt)
         } else if MAIL_FRO.is(w) && M_COLON.is(command::word_at(&self.recv, 8)) {
-            (true, 10)
+            self.plan_mail().map(Fast::Mail)
         } else {
-            return None;
+            None
         };
-        if self.config.tls == TlsPolicy::Required && !self.tls {
-            return None;
-        }
-        let b = &self.recv[..self.recv.len().min(max)];
-        let start = prefix + leading_spaces(b.get(prefix..)?);
+        plan.unwrap_or(Fast::No)
+    }
+
+    /// The part of `recv` a command line may take, the line length limit applied.
+    #[inline]
+    fn line_window(&self) -> &[u8] {
+        &self.recv[..self.recv.len().min(self.config.max_line_length)]
+    }
+
+    /// `MAIL FROM:` for [`fast_command`](Self::fast_command): `Some` when the line takes the
+    /// fast paths and MAIL is accepted for the application's decision.
+    #[inline]
+    fn plan_mail(&self) -> Option<FastLine<params::CommonMailParams>> {
+        let b = self.line_window();
+        let start = 10 + leading_spaces(b.get(10..)?);
         let path = address::scan_path_fast(b.get(start..)?)?;
-        let at = start + path.end;
-        let rest = b.get(at..)?;
-        let (mail_params, rcpt_params, cr) = if mail {
-            let (p, cr) = params::mail_params_fast(rest)?;
-            (Some(p), None, cr)
-        } else {
-            let (p, cr) = params::rcpt_params_fast(rest)?;
-            (None, Some(p), cr)
-        };
+        let at = start + path.end();
+        let (params, cr) = params::mail_params_fast(b.get(at..)?)?;
         let len = at + cr;
         if b.get(len..len + 2) != Some(b"\r\n") {
             return None;
         }
-        let end = len + 2;
-        self.scanned = 0;
-        // As in `mail` and `rcpt`: the sequence is checked before the path.
-        let allowed = if mail {
-            self.mail_allowed()
-        } else {
-            self.rcpt_allowed()
+        let ext = &self.config.extensions;
+        let supported = match params.body {
+            Some(BodyType::EightBitMime) => ext.eight_bit_mime,
+            Some(BodyType::BinaryMime) => ext.binary_mime && ext.chunking,
+            _ => true,
+        } && (!params.smtputf8 || ext.smtputf8)
+            && (ext.dsn || params.ret.is_none())
+            && (!params.requiretls || (ext.requiretls && self.tls));
+        let size_ok = match (self.limit(), params.size) {
+            (Some(max), Some(size)) => size <= max,
+            _ => true,
         };
-        if let Err(reply) = allowed {
-            self.recv.advance(end);
-            self.error(&reply);
-            return Some(None);
-        }
-        let line = self.take_line(len, end);
-        Some(match (mail_params, rcpt_params) {
-            (Some(p), _) => self.mail_parsed(line, start, path, p),
-            (_, Some(p)) => self.rcpt_parsed(line, start, path, p),
-            _ => None,
+        // (The path is ASCII: no SMTPUTF8 needed.)
+        (supported && size_ok && self.mail_allowed().is_ok()).then_some(FastLine {
+            start,
+            path,
+            params,
+            len,
         })
+    }
+
+    /// Carries out a MAIL planned by [`plan_mail`](Self::plan_mail), as
+    /// [`mail_parsed`](Self::mail_parsed) would.
+    #[inline(never)]
+    fn fast_mail(&mut self, plan: FastLine<params::CommonMailParams>) -> Event {
+        self.scanned = 0;
+        let line = self.take_line(plan.len, plan.len + 2);
+        let p = plan.params;
+        self.pending = Some(Pending::Mail {
+            smtputf8: p.smtputf8,
+            body: p.body.unwrap_or(BodyType::SevenBit),
+        });
+        Event::MailFrom {
+            from: plan.path.reverse_path(line, plan.start),
+            params: p.into(),
+        }
+    }
+
+    /// `RCPT TO:` for [`fast_command`](Self::fast_command): `Some` when the line takes the
+    /// fast paths and RCPT is accepted for the application's decision.
+    #[inline]
+    fn plan_rcpt(&self) -> Option<FastLine<Option<params::Notify>>> {
+        let b = self.line_window();
+        let start = 8 + leading_spaces(b.get(8..)?);
+        let path = address::scan_path_fast(b.get(start..)?)?;
+        let at = start + path.end();
+        let (notify, cr) = params::rcpt_params_fast(b.get(at..)?)?;
+        let len = at + cr;
+        if b.get(len..len + 2) != Some(b"\r\n") {
+            return None;
+        }
+        let tx = self.tx.as_ref()?;
+        // (The path is ASCII: no SMTPUTF8 needed.)
+        let ok = !tx.data_started
+            && tx.recipients < self.config.max_recipients
+            && (notify.is_none() || self.config.extensions.dsn);
+        ok.then_some(FastLine {
+            start,
+            path,
+            params: notify,
+            len,
+        })
+    }
+
+    /// Carries out a RCPT planned by [`plan_rcpt`](Self::plan_rcpt), as
+    /// [`rcpt_parsed`](Self::rcpt_parsed) would.
+    #[inline(never)]
+    fn fast_rcpt(&mut self, plan: FastLine<Option<params::Notify>>) -> Event {
+        self.scanned = 0;
+        let line = self.take_line(plan.len, plan.len + 2);
+        self.pending = Some(Pending::Rcpt);
+        Event::RcptTo {
+            to: plan.path.forward_path(line, plan.start),
+            params: RcptParams {
+                notify: plan.params,
+                orcpt: None,
+            },
+        }
     }
 
     /// The command line of `end` octets at the front of `recv`, `len` without its line end,
@@ -1184,24 +1304,25 @@ impl Session {
         }
         self.recv.advance(end);
         if verb == Verb::Rset && no_arg {
-            return self.rset();
+            return self.rset().then_some(Event::Reset);
         }
         self.command_without_value(verb, no_arg);
         None
     }
 
-    /// RSET (RFC 5321 4.1.1.5). The common case, a transaction without a body in progress,
-    /// hands its `Reset` straight to the caller instead of through the event queue.
-    fn rset(&mut self) -> Option<Event> {
+    /// RSET (RFC 5321 4.1.1.5). `true` when the caller is to report [`Event::Reset`] itself:
+    /// the common case, a transaction without a body in progress, does not go through the
+    /// event queue.
+    fn rset(&mut self) -> bool {
         self.put_canned(&OK);
         match &self.tx {
             Some(tx) if !tx.data_started => {
                 self.tx = None;
-                Some(Event::Reset)
+                true
             }
             _ => {
                 self.abort_data(AbortReason::Reset);
-                None
+                false
             }
         }
     }
@@ -1261,7 +1382,13 @@ impl Session {
         // RFC 5321 4.1.4: a HELO/EHLO in the middle of a session is also a RSET.
         self.abort_data(AbortReason::Reset);
         self.pending = Some(Pending::Hello { esmtp });
-        Some(Event::Hello { domain, esmtp })
+        let event = Event::Hello { domain, esmtp };
+        if !self.events.is_empty() {
+            // After the Reset.
+            self.events.push_back(event);
+            return None;
+        }
+        Some(event)
     }
 
     /// `MAIL FROM:` (RFC 5321 4.1.1.2); the argument starts at `arg` in `line`.
@@ -1283,7 +1410,7 @@ impl Session {
                 return None;
             }
         };
-        let params = match params::parse_mail_params_at(&line, start + path.end) {
+        let params = match params::parse_mail_params_at(&line, start + path.end()) {
             Ok(p) => p,
             Err(e) => {
                 self.param_error(e);
@@ -1372,7 +1499,7 @@ impl Session {
                 return None;
             }
         };
-        let params = match params::parse_rcpt_params_at(&line, start + path.end) {
+        let params = match params::parse_rcpt_params_at(&line, start + path.end()) {
             Ok(p) => p,
             Err(e) => {
                 self.param_error(e);
@@ -2022,7 +2149,10 @@ mod tests {
         for line in fast {
             s.recv.clear();
             s.recv.extend_from_slice(line);
-            assert!(s.fast_command().is_some(), "{line:?}");
+            // MAIL starts a transaction, RCPT needs one.
+            s.tx =
+                (!line.starts_with(b"MAIL")).then(|| Transaction::new(false, BodyType::SevenBit));
+            assert!(!matches!(s.fast_command(), Fast::No), "{line:?}");
         }
         let slow: [&[u8]; 8] = [
             b"RCPT TO:<a@b>\n",
@@ -2037,7 +2167,7 @@ mod tests {
         for line in slow {
             s.recv.clear();
             s.recv.extend_from_slice(line);
-            assert!(s.fast_command().is_none(), "{line:?}");
+            assert!(matches!(s.fast_command(), Fast::No), "{line:?}");
         }
     }
 
