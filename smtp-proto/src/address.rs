@@ -441,7 +441,7 @@ impl PathScan {
     /// The mailbox out of `src`, in which the scanned bytes start at `offset`. The cuts are
     /// next to ASCII delimiters (`<`, `:`, `>`) of a path checked to be UTF-8, so they fall
     /// on character boundaries.
-    #[inline]
+    #[inline(always)]
     fn mailbox(&self, mut src: Bytes, offset: usize) -> Option<Mailbox> {
         if self.found != Found::Mailbox {
             return None;
@@ -455,6 +455,7 @@ impl PathScan {
     }
 
     /// The reverse-path (for a scan of [`PathKind::Reverse`]), taking `src`.
+    #[inline]
     pub(crate) fn reverse_path(&self, src: Bytes, offset: usize) -> ReversePath {
         match self.mailbox(src, offset) {
             Some(m) => ReversePath::Mailbox(m),
@@ -463,6 +464,7 @@ impl PathScan {
     }
 
     /// The forward-path (for a scan of [`PathKind::Forward`]), taking `src`.
+    #[inline]
     pub(crate) fn forward_path(&self, src: Bytes, offset: usize) -> ForwardPath {
         match self.mailbox(src, offset) {
             Some(m) => ForwardPath::Mailbox(m),
@@ -566,9 +568,11 @@ pub(crate) fn scan_path_fast(b: &[u8]) -> Option<PathScan> {
     // The local part, a Dot-string: where the last dot was (0: none yet; b[0] is the '<').
     let mut last_dot = 0;
     let mut pos = 1;
+    let mut w;
+    let mut special;
     let at = 'local: loop {
-        let w = word_at(b, pos);
-        let mut special = special_octets(w);
+        w = word_at(b, pos);
+        special = special_octets(w);
         while special != 0 {
             let bit = special.trailing_zeros();
             special &= special - 1;
@@ -590,13 +594,11 @@ pub(crate) fn scan_path_fast(b: &[u8]) -> Option<PathScan> {
             return None;
         }
     };
-    // The domain: LDH labels. Where the current label starts and where the last hyphen was.
+    // The domain, LDH labels, from the rest of the word of the '@' on. Where the current
+    // label starts and where the last hyphen was.
     let mut label = at + 1;
     let mut hyphen = 0;
-    let mut pos = at + 1;
     loop {
-        let w = word_at(b, pos);
-        let mut special = special_octets(w);
         while special != 0 {
             let bit = special.trailing_zeros();
             special &= special - 1;
@@ -621,6 +623,8 @@ pub(crate) fn scan_path_fast(b: &[u8]) -> Option<PathScan> {
         if pos > MAX_PATH {
             return None;
         }
+        w = word_at(b, pos);
+        special = special_octets(w);
     }
 }
 

@@ -112,10 +112,12 @@ pub(crate) fn eq_ci(a: &[u8], b: &[u8]) -> bool {
 /// out of bounds.
 #[inline]
 pub(crate) fn word_at(b: &[u8], pos: usize) -> u64 {
-    match b.get(pos..).and_then(|r| r.first_chunk::<8>()) {
-        Some(w) => u64::from_le_bytes(*w),
-        None => word_at_end(b, pos),
+    if pos + 8 <= b.len() {
+        if let Ok(w) = <[u8; 8]>::try_from(&b[pos..pos + 8]) {
+            return u64::from_le_bytes(w);
+        }
     }
+    word_at_end(b, pos)
 }
 
 /// [`word_at`] within the last eight octets of `b`, out of line.

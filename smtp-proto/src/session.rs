@@ -1184,7 +1184,8 @@ impl Session {
     #[inline(never)]
     fn fast_mail(&mut self, plan: FastLine<params::CommonMailParams>) -> Event {
         self.scanned = 0;
-        let line = self.take_line(plan.len, plan.len + 2);
+        // (The path's own cut drops the CRLF.)
+        let line = self.recv.split_to(plan.len + 2).freeze();
         let p = plan.params;
         self.pending = Some(Pending::Mail {
             smtputf8: p.smtputf8,
@@ -1227,7 +1228,8 @@ impl Session {
     #[inline(never)]
     fn fast_rcpt(&mut self, plan: FastLine<Option<params::Notify>>) -> Event {
         self.scanned = 0;
-        let line = self.take_line(plan.len, plan.len + 2);
+        // (The path's own cut drops the CRLF.)
+        let line = self.recv.split_to(plan.len + 2).freeze();
         self.pending = Some(Pending::Rcpt);
         Event::RcptTo {
             to: plan.path.forward_path(line, plan.start),
