@@ -285,53 +285,72 @@ fn put_line(out: &mut BytesMut, code: u16, sep: u8, enhanced: Option<EnhancedCod
 
 /// A single-line reply of the core's, with both wire forms spelled out at compile time: the
 /// common replies (`250 OK`, `250 Sender OK`, ...) are then one copy into the send buffer,
-/// not an encoding per command.
+/// not an encoding per command. The forms are arrays of their exact lengths, so that the copy
+/// is a few moves rather than a call to `memcpy`.
 #[derive(Debug)]
-pub(crate) struct Canned {
+pub(crate) struct Canned<const A: usize, const B: usize> {
     /// The reply itself, for the test that checks the wire forms against [`Reply::encode`].
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) reply: Reply,
-    with_code: &'static [u8],
-    without_code: &'static [u8],
+    with_code: [u8; A],
+    without_code: [u8; B],
 }
 
-impl Canned {
+impl<const A: usize, const B: usize> Canned<A, B> {
+    pub(crate) const fn new(reply: Reply, with_code: &str, without_code: &str) -> Self {
+        const fn array<const N: usize>(s: &str) -> [u8; N] {
+            let b = s.as_bytes();
+            assert!(b.len() == N);
+            let mut out = [0u8; N];
+            let mut i = 0;
+            while i < N {
+                out[i] = b[i];
+                i += 1;
+            }
+            out
+        }
+        Canned {
+            reply,
+            with_code: array(with_code),
+            without_code: array(without_code),
+        }
+    }
+
     /// The wire form, with the enhanced code when ENHANCEDSTATUSCODES is in use.
-    #[inline]
-    pub(crate) fn wire(&self, enhanced_codes: bool) -> &'static [u8] {
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn wire(&self, enhanced_codes: bool) -> &[u8] {
         if enhanced_codes {
-            self.with_code
+            &self.with_code
         } else {
-            self.without_code
+            &self.without_code
+        }
+    }
+
+    /// Appends the wire form to `out`.
+    #[inline]
+    pub(crate) fn put(&self, out: &mut BytesMut, enhanced_codes: bool) {
+        if enhanced_codes {
+            out.extend_from_slice(&self.with_code);
+        } else {
+            out.extend_from_slice(&self.without_code);
         }
     }
 }
 
-/// `canned!(250, 2, 0, 0, "OK")`: a [`Canned`] reply `250 2.0.0 OK`.
+/// `canned!(OK = 250, 2, 0, 0, "OK")`: a constant `OK`, the [`Canned`] reply `250 2.0.0 OK`.
 macro_rules! canned {
-    ($code:literal, $c:literal, $s:literal, $d:literal, $text:literal) => {
-        $crate::reply::Canned::new(
+    ($name:ident = $code:literal, $c:literal, $s:literal, $d:literal, $text:literal) => {
+        const $name: $crate::reply::Canned<
+            { concat!($code, " ", $c, ".", $s, ".", $d, " ", $text, "\r\n").len() },
+            { concat!($code, " ", $text, "\r\n").len() },
+        > = $crate::reply::Canned::new(
             $crate::reply::Reply::fixed($code, $crate::reply::EnhancedCode::c($c, $s, $d), $text),
-            concat!($code, " ", $c, ".", $s, ".", $d, " ", $text, "\r\n").as_bytes(),
-            concat!($code, " ", $text, "\r\n").as_bytes(),
-        )
+            concat!($code, " ", $c, ".", $s, ".", $d, " ", $text, "\r\n"),
+            concat!($code, " ", $text, "\r\n"),
+        );
     };
 }
 pub(crate) use canned;
-
-impl Canned {
-    pub(crate) const fn new(
-        reply: Reply,
-        with_code: &'static [u8],
-        without_code: &'static [u8],
-    ) -> Canned {
-        Canned {
-            reply,
-            with_code,
-            without_code,
-        }
-    }
-}
 
 impl fmt::Display for Reply {
     /// The reply as it goes on the wire (with the enhanced code), without the final CRLF.

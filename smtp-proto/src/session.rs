@@ -234,11 +234,11 @@ impl Transaction {
 }
 
 // Canned replies. RFC 5321 4.2.2 and 4.2.3 give the codes, RFC 3463 the enhanced codes.
-const OK: Canned = canned!(250, 2, 0, 0, "OK");
-const MAIL_OK: Canned = canned!(250, 2, 1, 0, "Sender OK");
-const RCPT_OK: Canned = canned!(250, 2, 1, 5, "Recipient OK");
-const MESSAGE_OK: Canned = canned!(250, 2, 0, 0, "Message accepted");
-const BYE: Canned = canned!(221, 2, 0, 0, "Bye");
+canned!(OK = 250, 2, 0, 0, "OK");
+canned!(MAIL_OK = 250, 2, 1, 0, "Sender OK");
+canned!(RCPT_OK = 250, 2, 1, 5, "Recipient OK");
+canned!(MESSAGE_OK = 250, 2, 0, 0, "Message accepted");
+canned!(BYE = 221, 2, 0, 0, "Bye");
 const VRFY: Reply = Reply::fixed(
     252,
     E::c(2, 5, 0),
@@ -300,7 +300,7 @@ const BAD_RECIPIENT: Reply = Reply::fixed(501, E::c(5, 1, 3), "Bad recipient add
 const PATH_TOO_LONG: Reply = Reply::fixed(501, E::c(5, 5, 4), "Path too long");
 const LOCAL_TOO_LONG: Reply = Reply::fixed(501, E::c(5, 5, 4), "Local part too long");
 const DOMAIN_TOO_LONG: Reply = Reply::fixed(501, E::c(5, 5, 4), "Domain too long");
-const AUTH_OK: Canned = canned!(235, 2, 7, 0, "Authentication successful");
+canned!(AUTH_OK = 235, 2, 7, 0, "Authentication successful");
 const AUTH_CANCELLED: Reply = Reply::fixed(501, E::c(5, 0, 0), "Authentication cancelled");
 const AUTH_BAD_BASE64: Reply = Reply::fixed(501, E::c(5, 5, 2), "Invalid base64 data");
 const AUTH_BAD_MESSAGE: Reply = Reply::fixed(501, E::c(5, 5, 2), "Malformed SASL message");
@@ -1920,13 +1920,16 @@ impl Session {
         reply.encode(&mut self.send, self.config.extensions.enhanced_status_codes);
     }
 
-    fn put_canned(&mut self, reply: &Canned) {
-        let wire = reply.wire(self.config.extensions.enhanced_status_codes);
-        self.send.extend_from_slice(wire);
+    fn put_canned<const A: usize, const B: usize>(&mut self, reply: &Canned<A, B>) {
+        reply.put(&mut self.send, self.config.extensions.enhanced_status_codes);
     }
 
     /// The application's own reply if it gave one, else the canned one.
-    fn put_or(&mut self, reply: Option<Reply>, canned: &Canned) {
+    fn put_or<const A: usize, const B: usize>(
+        &mut self,
+        reply: Option<Reply>,
+        canned: &Canned<A, B>,
+    ) {
         match reply {
             Some(r) => self.put(&r),
             None => self.put_canned(canned),
@@ -2175,14 +2178,30 @@ mod tests {
 
     #[test]
     fn canned_wire_forms_match_the_encoder() {
-        for c in [&OK, &MAIL_OK, &RCPT_OK, &MESSAGE_OK, &BYE, &AUTH_OK] {
-            let r = &c.reply;
+        /// The reply, and what `put` appends with and without the enhanced code.
+        fn both<const A: usize, const B: usize>(c: &Canned<A, B>) -> (&Reply, [Vec<u8>; 2]) {
+            let put = |enhanced| {
+                let mut out = BytesMut::from(&b"x"[..]);
+                c.put(&mut out, enhanced);
+                assert_eq!(&out[1..], c.wire(enhanced));
+                out[1..].to_vec()
+            };
+            (&c.reply, [put(true), put(false)])
+        }
+        for (r, wire) in [
+            both(&OK),
+            both(&MAIL_OK),
+            both(&RCPT_OK),
+            both(&MESSAGE_OK),
+            both(&BYE),
+            both(&AUTH_OK),
+        ] {
             let checked = Reply::new(r.code(), r.enhanced(), r.text().to_owned());
             assert_eq!(checked.as_ref(), Ok(r), "{r}");
-            for enhanced in [true, false] {
+            for (enhanced, wire) in [true, false].into_iter().zip(wire) {
                 let mut out = BytesMut::new();
                 r.encode(&mut out, enhanced);
-                assert_eq!(c.wire(enhanced), &out[..], "{r}");
+                assert_eq!(wire, &out[..], "{r}");
             }
         }
     }
