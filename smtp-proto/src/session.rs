@@ -678,6 +678,7 @@ impl Session {
     }
 
     /// Accepts a pending MAIL or RCPT with the canned reply; `false` when neither is pending.
+    #[inline]
     fn accept_envelope(&mut self) -> bool {
         match self.pending {
             Some(Pending::Rcpt) => {
@@ -1315,6 +1316,7 @@ impl Session {
     /// RSET (RFC 5321 4.1.1.5). `true` when the caller is to report [`Event::Reset`] itself:
     /// the common case, a transaction without a body in progress, does not go through the
     /// event queue.
+    #[inline]
     fn rset(&mut self) -> bool {
         self.put_canned(&OK);
         match &self.tx {
@@ -1920,6 +1922,7 @@ impl Session {
         reply.encode(&mut self.send, self.config.extensions.enhanced_status_codes);
     }
 
+    #[inline]
     fn put_canned<const A: usize, const B: usize>(&mut self, reply: &Canned<A, B>) {
         reply.put(&mut self.send, self.config.extensions.enhanced_status_codes);
     }
