@@ -656,7 +656,7 @@ impl Session {
     /// assert_eq!(session.poll_event(), None);
     /// assert!(session.poll_transmit().unwrap().starts_with(b"451 4.3.0 "));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn decide(&mut self, decision: Decision) -> Result<(), UsageError> {
         // The common answer, a plain accept of MAIL or RCPT, without the general case (inlined
         // into the caller, where the decision is usually a constant).
@@ -678,7 +678,7 @@ impl Session {
     }
 
     /// Accepts a pending MAIL or RCPT with the canned reply; `false` when neither is pending.
-    #[inline]
+    #[inline(always)]
     fn accept_envelope(&mut self) -> bool {
         match self.pending {
             Some(Pending::Rcpt) => {
