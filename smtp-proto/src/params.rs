@@ -581,6 +581,7 @@ impl From<CommonMailParams> for MailParams {
 /// The parameters end at the end of `b` or at a CR, whose offset is returned too: `b` may be
 /// the rest of the receive buffer, the line's end not yet known (the CR is then that of the
 /// CRLF, for the caller to check).
+#[inline]
 pub(crate) fn mail_params_fast(b: &[u8]) -> Option<(CommonMailParams, usize)> {
     const SIZE: Ci = Ci::new(b"SIZE=");
     const BODY: Ci = Ci::new(b"BODY=");
@@ -759,6 +760,7 @@ pub(crate) fn rcpt_params_fast(b: &[u8]) -> Option<(Option<Notify>, usize)> {
 }
 
 /// [`rcpt_params_fast`] when there is something after the path.
+#[inline]
 fn rcpt_params_notify(b: &[u8]) -> Option<(Option<Notify>, usize)> {
     const NOTIFY: Ci = Ci::new(b"NOTIFY=");
     const ITEMS: [(Ci, u8, usize); 4] = [
