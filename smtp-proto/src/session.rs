@@ -2132,8 +2132,12 @@ fn without_line_end(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+#[inline]
 fn leading_spaces(s: &[u8]) -> usize {
-    s.iter().take_while(|&&b| b == b' ').count()
+    match s.first() {
+        Some(b' ') => s.iter().take_while(|&&b| b == b' ').count(),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
