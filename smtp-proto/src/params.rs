@@ -599,12 +599,19 @@ pub(crate) fn mail_params_fast(b: &[u8]) -> Option<(CommonMailParams, usize)> {
     let mut seen = 0u8;
     let mut i = 0;
     loop {
-        let (at, spaced) = skip_spaces(b, i);
+        // At the end, at a CR, or at the SP before a parameter (anything else was refused
+        // after the previous parameter, or is not of this form at the start).
+        let mut at = i;
+        match b.get(at) {
+            None | Some(b'\r') => return Some((out, at)),
+            Some(b' ') => at += 1,
+            Some(_) => return None,
+        }
+        while b.get(at) == Some(&b' ') {
+            at += 1;
+        }
         if done_at(b, at) {
             return Some((out, at));
-        }
-        if !spaced {
-            return None;
         }
         let w = word_at(b, at);
         let (bit, next) = if SIZE.is(w) {
@@ -643,7 +650,7 @@ pub(crate) fn mail_params_fast(b: &[u8]) -> Option<(CommonMailParams, usize)> {
         } else {
             return None;
         };
-        if seen & bit != 0 || !ends_at(b, next) {
+        if seen & bit != 0 {
             return None;
         }
         seen |= bit;
