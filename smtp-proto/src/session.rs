@@ -907,24 +907,26 @@ impl Session {
             if self.pending.is_some() || self.send.len() >= self.config.max_pending_output {
                 return None;
             }
-            match &mut self.state {
-                // A command's event goes straight to the caller (a command that queues events
-                // first, as HELO/EHLO may, queues its own after them).
-                State::Command | State::Refused => {
-                    match self.fast_command() {
-                        Fast::No => {}
-                        Fast::Done => continue,
-                        Fast::Reset => return Some(Event::Reset),
-                        Fast::Mail(plan) => return Some(self.fast_mail(plan)),
-                        Fast::Rcpt(plan) => return Some(self.fast_rcpt(plan)),
-                        Fast::Other(verb) => {
-                            let event = self.command_split(verb, 4, 4, 6);
-                            if event.is_some() {
-                                return event;
-                            }
-                            continue;
+            // A command's event goes straight to the caller (a command that queues events
+            // first, as HELO/EHLO may, queues its own after them).
+            if let State::Command = self.state {
+                match self.fast_command() {
+                    Fast::No => {}
+                    Fast::Done => continue,
+                    Fast::Reset => return Some(Event::Reset),
+                    Fast::Mail(plan) => return Some(self.fast_mail(plan)),
+                    Fast::Rcpt(plan) => return Some(self.fast_rcpt(plan)),
+                    Fast::Other(verb) => {
+                        let event = self.command_split(verb, 4, 4, 6);
+                        if event.is_some() {
+                            return event;
                         }
+                        continue;
                     }
+                }
+            }
+            match &mut self.state {
+                State::Command | State::Refused => {
                     match self.next_line(self.config.max_line_length) {
                         Some(Ok(end)) => {
                             let event = self.command(end);
@@ -1096,10 +1098,8 @@ impl Session {
         const MAIL_FRO: command::Ci = command::Ci::new(b"MAIL FRO");
         const M_COLON: command::Ci = command::Ci::new(b"M:");
         const CRLF: u16 = u16::from_le_bytes(*b"\r\n");
-        if self.discarding
-            || !matches!(self.state, State::Command)
-            || (self.config.tls == TlsPolicy::Required && !self.tls)
-        {
+        // (The caller has checked that the state is `Command`.)
+        if self.discarding || (self.config.tls == TlsPolicy::Required && !self.tls) {
             return Fast::No;
         }
         let w = command::word_at(&self.recv, 0);
