@@ -1106,7 +1106,14 @@ impl Session {
         if (w >> 32) as u16 == CRLF && self.config.max_line_length >= 6 {
             // Four octets, CRLF: the line search would end it at the LF, after a verb of
             // letters.
-            let verb = command::verb4((w as u32).to_le_bytes());
+            // NOOP and RSET first: the commonest of these lines.
+            const NOOP: u32 = u32::from_le_bytes(*b"noop");
+            const RSET: u32 = u32::from_le_bytes(*b"rset");
+            let verb = match w as u32 | 0x2020_2020 {
+                NOOP => Verb::Noop,
+                RSET => Verb::Rset,
+                _ => command::verb4((w as u32).to_le_bytes()),
+            };
             return match verb {
                 Verb::Unknown => Fast::No,
                 Verb::Noop => {
