@@ -10,7 +10,7 @@
 
 use crate::command::word_at;
 use crate::Text;
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use std::borrow::Cow;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -454,6 +454,40 @@ impl PathScan {
         })
     }
 
+    /// [`mailbox`](Self::mailbox) out of the line still in the receive buffer's handle: its
+    /// end is cut before the freeze (no check of the kind of buffer that `Bytes` needs).
+    #[inline(always)]
+    fn mailbox_mut(&self, mut src: BytesMut, offset: usize) -> Option<Mailbox> {
+        if self.found != Found::Mailbox {
+            return None;
+        }
+        src.truncate(offset + self.end() - 1);
+        let mut text = src.freeze();
+        text.advance(offset + usize::from(self.local));
+        Some(Mailbox {
+            text: Text::trusted(text),
+            at: usize::from(self.at - self.local),
+        })
+    }
+
+    /// [`reverse_path`](Self::reverse_path) of a line still in a `BytesMut`.
+    #[inline]
+    pub(crate) fn reverse_path_mut(&self, src: BytesMut, offset: usize) -> ReversePath {
+        match self.mailbox_mut(src, offset) {
+            Some(m) => ReversePath::Mailbox(m),
+            None => ReversePath::Null,
+        }
+    }
+
+    /// [`forward_path`](Self::forward_path) of a line still in a `BytesMut`.
+    #[inline]
+    pub(crate) fn forward_path_mut(&self, src: BytesMut, offset: usize) -> ForwardPath {
+        match self.mailbox_mut(src, offset) {
+            Some(m) => ForwardPath::Mailbox(m),
+            None => ForwardPath::Postmaster,
+        }
+    }
+
     /// The reverse-path (for a scan of [`PathKind::Reverse`]), taking `src`.
     #[inline]
     pub(crate) fn reverse_path(&self, src: Bytes, offset: usize) -> ReversePath {
@@ -562,6 +596,12 @@ pub(crate) fn scan_path_full(b: &[u8], kind: PathKind) -> Result<PathScan, Addre
 /// word operations ([`special_octets`]), and only the other octets (dots, `@`, `>`, digits,
 /// hyphens, the other `atext` specials) are looked at one by one.
 pub(crate) fn scan_path_fast(b: &[u8]) -> Option<PathScan> {
+    scan_path_fast_inline(b)
+}
+
+/// [`scan_path_fast`], inlined where it counts.
+#[inline(always)]
+pub(crate) fn scan_path_fast_inline(b: &[u8]) -> Option<PathScan> {
     if b.first() != Some(&b'<') {
         return None;
     }

@@ -1193,14 +1193,14 @@ impl Session {
     fn fast_mail(&mut self, plan: FastLine<params::CommonMailParams>) -> Event {
         self.scanned = 0;
         // (The path's own cut drops the CRLF.)
-        let line = self.recv.split_to(plan.len + 2).freeze();
+        let line = self.recv.split_to(plan.len + 2);
         let p = plan.params;
         self.pending = Some(Pending::Mail {
             smtputf8: p.smtputf8,
             body: p.body.unwrap_or(BodyType::SevenBit),
         });
         Event::MailFrom {
-            from: plan.path.reverse_path(line, plan.start),
+            from: plan.path.reverse_path_mut(line, plan.start),
             params: p.into(),
         }
     }
@@ -1211,7 +1211,7 @@ impl Session {
     fn plan_rcpt(&self) -> Option<FastLine<Option<params::Notify>>> {
         let b = self.line_window();
         let start = 8 + leading_spaces(b.get(8..)?);
-        let path = address::scan_path_fast(b.get(start..)?)?;
+        let path = address::scan_path_fast_inline(b.get(start..)?)?;
         let at = start + path.end();
         let (notify, cr) = params::rcpt_params_fast(b.get(at..)?)?;
         let len = at + cr;
@@ -1237,10 +1237,10 @@ impl Session {
     fn fast_rcpt(&mut self, plan: FastLine<Option<params::Notify>>) -> Event {
         self.scanned = 0;
         // (The path's own cut drops the CRLF.)
-        let line = self.recv.split_to(plan.len + 2).freeze();
+        let line = self.recv.split_to(plan.len + 2);
         self.pending = Some(Pending::Rcpt);
         Event::RcptTo {
-            to: plan.path.forward_path(line, plan.start),
+            to: plan.path.forward_path_mut(line, plan.start),
             params: RcptParams {
                 notify: plan.params,
                 orcpt: None,
