@@ -888,24 +888,14 @@ impl Session {
     /// The next event, parsing buffered input as needed. `None` when more input (or a
     /// decision) is needed first.
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.next_event();
-        if event.is_none() && self.recv_shared && self.recv.is_empty() {
-            // Every octet of the caller's read buffer is consumed: let go of it, so that the
-            // caller's next `reserve` reuses it in place instead of allocating (a reference
-            // held here, even to nothing, would make it look shared).
-            self.recv = BytesMut::new();
-            self.recv_shared = false;
-        }
-        event
-    }
-
-    fn next_event(&mut self) -> Option<Event> {
+        // (Every way out without an event breaks out of the loop: an event is returned from
+        // where it is made, with no copy on the way.)
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);
             }
             if self.pending.is_some() || self.send.len() >= self.config.max_pending_output {
-                return None;
+                break;
             }
             // A command's event goes straight to the caller (a command that queues events
             // first, as HELO/EHLO may, queues its own after them).
@@ -937,7 +927,7 @@ impl Session {
                         Some(Err(())) => self.error(&LINE_TOO_LONG),
                         None => {
                             self.blocked = true;
-                            return None;
+                            break;
                         }
                     }
                 }
@@ -952,7 +942,7 @@ impl Session {
                     }
                     None => {
                         self.blocked = true;
-                        return None;
+                        break;
                     }
                 },
                 State::Data(decoder) => match decoder.decode(&mut self.recv) {
@@ -965,14 +955,14 @@ impl Session {
                     DataStep::End => self.data_end(),
                     DataStep::NeedMore => {
                         self.blocked = true;
-                        return None;
+                        break;
                     }
                 },
                 State::Bdat { remaining, .. } => {
                     if *remaining > 0 {
                         if self.recv.is_empty() {
                             self.blocked = true;
-                            return None;
+                            break;
                         }
                         let n = (*remaining).min(self.recv.len() as u64) as usize;
                         *remaining -= n as u64;
@@ -984,11 +974,18 @@ impl Session {
                         self.bdat_end();
                     }
                 }
-                State::Greeting | State::TlsHandoff | State::Closing | State::Closed => {
-                    return None
-                }
+                State::Greeting | State::TlsHandoff | State::Closing | State::Closed => break,
             }
         }
+        // No event: more input or a decision is needed first.
+        if self.recv_shared && self.recv.is_empty() {
+            // Every octet of the caller's read buffer is consumed: let go of it, so that the
+            // caller's next `reserve` reuses it in place instead of allocating (a reference
+            // held here, even to nothing, would make it look shared).
+            self.recv = BytesMut::new();
+            self.recv_shared = false;
+        }
+        None
     }
 
     /// Reply bytes to send, in order. Replies to a pipelined group come out together, once
