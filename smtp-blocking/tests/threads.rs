@@ -19,31 +19,18 @@ impl Handler for Threads {
     }
 }
 
-struct Running {
+/// A server on its own thread, with a handler that reports `T`s.
+struct Running<T> {
     addr: SocketAddr,
     stop: ShutdownHandle,
     /// The result of `serve`, sent when it returns.
     served: mpsc::Receiver<std::io::Result<()>>,
-    threads: mpsc::Receiver<ThreadId>,
+    reports: mpsc::Receiver<T>,
 }
 
-impl Running {
-    fn start() -> Running {
-        let server = Server::builder()
-            .bind("127.0.0.1:0".parse().unwrap())
-            .build()
-            .unwrap();
-        let addr = server.local_addr().unwrap();
-        let stop = server.shutdown_handle();
-        let (tx, threads) = mpsc::channel();
-        let (done, served) = mpsc::channel();
-        thread::spawn(move || done.send(server.serve(Threads(tx))));
-        Running {
-            addr,
-            stop,
-            served,
-            threads,
-        }
+impl Running<ThreadId> {
+    fn start() -> Running<ThreadId> {
+        Running::with(Threads)
     }
 
     /// One session: greeting, EHLO, QUIT, closed. Returns the thread that served it.
@@ -53,7 +40,31 @@ impl Running {
         c.cmd("EHLO client.test", 250);
         c.cmd("QUIT", 221);
         c.expect_closed();
-        self.threads.recv_timeout(CLIENT_TIMEOUT).unwrap()
+        self.reports.recv_timeout(CLIENT_TIMEOUT).unwrap()
+    }
+}
+
+impl<T: Send + 'static> Running<T> {
+    /// Serves with the handler `handler` makes of the sender of its reports.
+    fn with<H: Handler + Clone + Send + 'static>(
+        handler: impl FnOnce(mpsc::Sender<T>) -> H,
+    ) -> Self {
+        let server = Server::builder()
+            .bind("127.0.0.1:0".parse().unwrap())
+            .build()
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let stop = server.shutdown_handle();
+        let (tx, reports) = mpsc::channel();
+        let (done, served) = mpsc::channel();
+        let handler = handler(tx);
+        thread::spawn(move || done.send(server.serve(handler)));
+        Running {
+            addr,
+            stop,
+            served,
+            reports,
+        }
     }
 
     /// Shuts down and checks that `serve` returns, within a bounded wait.
@@ -97,7 +108,7 @@ fn connections_at_once_get_threads_of_their_own() {
         clients.push(c);
     }
     let ids: HashSet<ThreadId> = (0..5)
-        .map(|_| server.threads.recv_timeout(CLIENT_TIMEOUT).unwrap())
+        .map(|_| server.reports.recv_timeout(CLIENT_TIMEOUT).unwrap())
         .collect();
     assert_eq!(ids.len(), 5, "five connections open at once, five threads");
     for mut c in clients {
@@ -117,7 +128,7 @@ fn shutdown_with_parked_threads_and_open_connections() {
     let mut open = Client::connect(server.addr);
     open.expect(220);
     open.cmd("EHLO client.test", 250);
-    server.threads.recv_timeout(CLIENT_TIMEOUT).unwrap();
+    server.reports.recv_timeout(CLIENT_TIMEOUT).unwrap();
     server.stop();
     // `serve` has returned: the open connection had its goodbye.
     assert!(open.expect(421).lines[0].starts_with("4.3.0"));
@@ -156,19 +167,11 @@ impl Handler for Bodies {
 fn a_new_thread_reads_a_large_message_whole() {
     // A new thread starts with a small read buffer and grows it when a read fills it: the
     // first connection of a server sends 64 KiB at once, pipelined with its commands.
-    let server = Server::builder()
-        .bind("127.0.0.1:0".parse().unwrap())
-        .build()
-        .unwrap();
-    let addr = server.local_addr().unwrap();
-    let stop = server.shutdown_handle();
-    let (tx, bodies) = mpsc::channel();
-    let (done, served) = mpsc::channel();
-    thread::spawn(move || done.send(server.serve(Bodies(tx))));
+    let server = Running::with(Bodies);
     let body: Vec<u8> = (0..1024)
         .flat_map(|i| format!("line {i:05} {}\r\n", "x".repeat(50)).into_bytes())
         .collect();
-    let mut c = Client::connect(addr);
+    let mut c = Client::connect(server.addr);
     c.expect(220);
     c.cmd("EHLO client.test", 250);
     let mut input = b"MAIL FROM:<a@client.test>\r\nRCPT TO:<b@mx.test>\r\nDATA\r\n".to_vec();
@@ -179,7 +182,6 @@ fn a_new_thread_reads_a_large_message_whole() {
         c.expect(code);
     }
     c.cmd("QUIT", 221);
-    assert_eq!(bodies.recv_timeout(CLIENT_TIMEOUT).unwrap(), body);
-    stop.shutdown();
-    served.recv_timeout(CLIENT_TIMEOUT).unwrap().unwrap();
+    assert_eq!(server.reports.recv_timeout(CLIENT_TIMEOUT).unwrap(), body);
+    server.stop();
 }
