@@ -23,7 +23,8 @@ use std::sync::Arc;
 /// - **A. Getters:** [`wants_read`](Self::wants_read), [`is_closed`](Self::is_closed),
 ///   [`tls_active`](Self::tls_active).
 /// - **B. Inputs** (`handle_*`): [`handle_input`](Self::handle_input) (or, without a copy,
-///   [`handle_input_buf`](Self::handle_input_buf)) with bytes read from the client, [`handle_eof`](Self::handle_eof) when the client closed its side,
+///   [`handle_input_buf`](Self::handle_input_buf)) with bytes read from the client,
+///   [`handle_eof`](Self::handle_eof) when the client closed its side,
 ///   [`handle_timeout`](Self::handle_timeout) when a timer from `poll_timeout` ran out,
 ///   [`handle_tls_established`](Self::handle_tls_established) after the STARTTLS handshake.
 /// - **C. Answers:** [`decide`](Self::decide), for the events that need a decision
@@ -1340,13 +1341,8 @@ impl Session {
         match verb {
             Verb::Helo | Verb::Ehlo | Verb::Lhlo => self.error(&UNRECOGNIZED),
             Verb::Data => self.data(no_arg),
-            Verb::Rset => {
-                if !no_arg {
-                    return self.error(&NO_PARAMS);
-                }
-                self.abort_data(AbortReason::Reset);
-                self.put_canned(&OK);
-            }
+            // RSET alone on its line is `rset`, called before this.
+            Verb::Rset => self.error(&NO_PARAMS),
             Verb::Noop => self.put_canned(&OK),
             Verb::Quit => {
                 if !no_arg {
