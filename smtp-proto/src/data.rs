@@ -4,8 +4,10 @@
 //! This is the SMTP smuggling defence (CVE-2023-51764, CVE-2023-51765, CVE-2023-51766): ONLY
 //! `<CRLF>.<CRLF>` ends the data. A bare LF or a bare CR never ends a line, so it never makes
 //! the next byte a "line start": `<LF>.<LF>`, `<LF>.<CRLF>`, `<CRLF>.<LF>`, `<CR>.<CRLF>`, ...
-//! are ordinary body bytes. The decoder records that it saw them, so the session can reject or
-//! sanitise such a message, but it never lets them end the data early.
+//! are ordinary body bytes and never end the data early. Whether a message has them at all is
+//! a question about the decoded chunks ([`has_bare_line_ending`]), asked by the session only
+//! when its policy rejects them: removing a stuffed dot never makes or unmakes a bare CR or
+//! LF, and a CRLF never straddles two chunks.
 //!
 //! The decoder is zero-copy: chunks are split off the receive buffer. When a stuffed dot is
 //! removed, the remaining bytes are compacted in place inside the buffer, so one call still
@@ -23,8 +25,6 @@ pub(crate) struct DataDecoder {
     /// The next unconsumed byte is the first byte of a line (it follows a CRLF, or it is the
     /// first byte of the body).
     at_line_start: bool,
-    /// A bare CR or bare LF was consumed.
-    saw_bare_line_ending: bool,
     /// The terminator was consumed.
     ended: bool,
 }
@@ -67,7 +67,6 @@ impl DataDecoder {
     pub(crate) fn new() -> DataDecoder {
         DataDecoder {
             at_line_start: true,
-            saw_bare_line_ending: false,
             ended: false,
         }
     }
@@ -94,7 +93,6 @@ impl DataDecoder {
         let mut r = 0;
         let mut w = 0;
         let mut line_start = self.at_line_start;
-        let mut bare = false;
 
         let stop = loop {
             if line_start {
@@ -120,9 +118,6 @@ impl DataDecoder {
                 None if rest.ends_with(b"\r") => (len - 1, true, false),
                 None => (len, true, false),
             };
-            if !bare && !self.saw_bare_line_ending {
-                bare = has_bare_line_ending(&buf[r..end]);
-            }
             line_start = next_line_start;
             w = keep(buf, r, end, w);
             r = end;
@@ -131,7 +126,6 @@ impl DataDecoder {
             }
         };
 
-        self.saw_bare_line_ending |= bare;
         self.at_line_start = line_start;
         if w > 0 {
             // Everything decodable so far, as one chunk; the terminator (if found) stays in
@@ -152,22 +146,18 @@ impl DataDecoder {
             }
         }
     }
-
-    /// Whether the body so far contained a bare CR (CR not followed by LF) or bare LF (LF not
-    /// preceded by CR).
-    pub(crate) fn saw_bare_line_ending(&self) -> bool {
-        self.saw_bare_line_ending
-    }
 }
 
-/// Whether a run of body bytes has a bare CR or bare LF: every LF must follow a CR and every CR
-/// must precede an LF, i.e. `s[i] == LF` exactly when `s[i - 1] == CR`. One pass without
-/// branches, which the compiler vectorises.
+/// Whether a decoded chunk has a bare CR (not followed by LF) or a bare LF (not preceded by
+/// CR), RFC 5321 section 2.3.8: `s[i] == LF` must hold exactly when `s[i - 1] == CR`. One pass
+/// without branches, which the compiler vectorises.
 ///
-/// The byte before a run is never a CR (a run follows a CRLF, a removed dot or the start of the
-/// body), so an LF first is bare. A run that ends with a CR is followed by another CR (only the
-/// last CR of the input is held back), so that CR is bare too.
-fn has_bare_line_ending(s: &[u8]) -> bool {
+/// The chunk's answer is the wire's: a removed stuffed dot sat between an LF and the next
+/// byte, which is bare after the dot exactly when it is bare after the LF (an LF, or a CR not
+/// followed by LF). A chunk never starts with the LF of a CRLF split from the previous chunk
+/// (the decoder holds back a final CR), so an LF first is bare; a chunk ends with a CR only
+/// when another CR follows, so a CR last is bare too.
+pub(crate) fn has_bare_line_ending(s: &[u8]) -> bool {
     let (Some(&first), Some(&last)) = (s.first(), s.last()) else {
         return false;
     };
@@ -199,7 +189,7 @@ mod tests {
         body: Vec<u8>,
         /// How many input bytes were consumed when `End` was returned.
         end_at: Option<usize>,
-        /// `saw_bare_line_ending()` at the end.
+        /// Whether [`has_bare_line_ending`] was true for a chunk (the session's question).
         flag: bool,
         /// Bytes left in the buffer plus the pieces never fed.
         rest: Vec<u8>,
@@ -220,6 +210,7 @@ mod tests {
         let mut dec = DataDecoder::new();
         let mut buf = BytesMut::new();
         let mut body = Vec::new();
+        let mut flag = false;
         let mut fed = 0;
         let mut end_at = None;
         let mut next = 0;
@@ -234,6 +225,7 @@ mod tests {
                         assert!(!c.is_empty(), "empty chunk");
                         assert!(before - buf.len() >= c.len());
                         body.extend_from_slice(&c);
+                        flag |= has_bare_line_ending(&c);
                     }
                     DataStep::NeedMore => {
                         assert!(buf.len() <= 2, "held back {:?}", &buf[..]);
@@ -253,7 +245,7 @@ mod tests {
         Outcome {
             body,
             end_at,
-            flag: dec.saw_bare_line_ending(),
+            flag,
             rest,
         }
     }
@@ -448,13 +440,13 @@ mod tests {
         );
         assert_eq!(&buf[..], b"\r");
         assert_eq!(dec.decode(&mut buf), DataStep::NeedMore);
-        assert!(!dec.saw_bare_line_ending());
         buf.extend_from_slice(b"x");
         assert_eq!(
             dec.decode(&mut buf),
             DataStep::Chunk(Bytes::from_static(b"\rx"))
         );
-        assert!(dec.saw_bare_line_ending());
+        assert!(has_bare_line_ending(b"\rx"));
+        assert!(!has_bare_line_ending(b"ab"));
     }
 
     #[test]

@@ -90,9 +90,10 @@ impl DataDecoder {
             data::DataStep::End => DataStep::End,
         }
     }
+}
 
-    /// Whether a bare CR or bare LF was consumed so far.
-    pub fn saw_bare_line_ending(&self) -> bool {
-        self.0.saw_bare_line_ending()
-    }
+/// Whether a decoded DATA chunk has a bare CR or bare LF (the session asks this of every chunk
+/// when its policy rejects them).
+pub fn has_bare_line_ending(chunk: &[u8]) -> bool {
+    data::has_bare_line_ending(chunk)
 }

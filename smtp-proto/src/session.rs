@@ -4,7 +4,7 @@ use crate::address::{self, AddressError, PathKind, PathScan};
 use crate::auth::{self, Credentials, Mechanism, Secret};
 use crate::command::{self, Verb};
 use crate::config::{BareLineEndings, Config, EarlyTalkers, Protocol, TlsPolicy};
-use crate::data::{DataDecoder, DataStep};
+use crate::data::{has_bare_line_ending, DataDecoder, DataStep};
 use crate::event::{AbortReason, CloseReason, Decision, Event, Timeout, TimeoutKind};
 use crate::params::{self, BodyType, MailParams, ParamError, RcptParams};
 use crate::reply::{canned, put_code, Canned, EnhancedCode as E};
@@ -948,8 +948,7 @@ impl Session {
                 },
                 State::Data(decoder) => match decoder.decode(&mut self.recv) {
                     DataStep::Chunk(chunk) => {
-                        let bare = decoder.saw_bare_line_ending();
-                        if let Some(event) = self.data_chunk(chunk, bare) {
+                        if let Some(event) = self.data_chunk(chunk) {
                             return Some(event);
                         }
                     }
@@ -1794,7 +1793,7 @@ impl Session {
     /// is drained without reaching the application. The cut is exact, so the application
     /// sees the same bytes however the input was split into reads: everything before the
     /// octet that broke the rule.
-    fn data_chunk(&mut self, chunk: Bytes, bare: bool) -> Option<Event> {
+    fn data_chunk(&mut self, chunk: Bytes) -> Option<Event> {
         let limit = self.limit();
         let reject_bare = self.config.bare_line_endings == BareLineEndings::Reject;
         let tx = self.tx.as_mut()?;
@@ -1804,9 +1803,8 @@ impl Session {
             return None;
         }
         let mut keep = chunk.len();
-        if bare && reject_bare {
-            // The decoder's flag turned on in this chunk (it was off before, or the message
-            // would have failed already).
+        // Looked for only when the policy rejects them, and only until the message fails.
+        if reject_bare && has_bare_line_ending(&chunk) {
             if let Some(at) = first_bare_line_ending(&chunk) {
                 keep = at;
                 tx.data_failed = Some(AbortReason::BareLineEnding);

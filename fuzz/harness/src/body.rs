@@ -5,7 +5,7 @@ use crate::driver::{run, DefaultPolicy, Step};
 use crate::model;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
-use smtp_proto::fuzzing::{DataDecoder, DataStep};
+use smtp_proto::fuzzing::{has_bare_line_ending, DataDecoder, DataStep};
 use smtp_proto::{AbortReason, BareLineEndings, CloseReason, Config, Event, Session};
 use std::sync::Arc;
 
@@ -53,6 +53,7 @@ fn decode(input: &[u8], cuts: &[usize]) -> model::Unstuffed {
     let mut dec = DataDecoder::new();
     let mut buf = BytesMut::new();
     let mut body = Vec::new();
+    let mut bare = false;
     let (mut fed, mut end_at, mut next) = (0, None, 0);
     'outer: while next < pieces.len() {
         buf.extend_from_slice(pieces[next]);
@@ -77,6 +78,7 @@ fn decode(input: &[u8], cuts: &[usize]) -> model::Unstuffed {
                         "chunk longer than what was consumed"
                     );
                     body.extend_from_slice(&c);
+                    bare |= has_bare_line_ending(&c);
                 }
                 DataStep::NeedMore => {
                     assert!(buf.len() <= 2, "held back {:?}", &buf[..]);
@@ -105,7 +107,7 @@ fn decode(input: &[u8], cuts: &[usize]) -> model::Unstuffed {
     model::Unstuffed {
         body,
         end_at,
-        bare: dec.saw_bare_line_ending(),
+        bare,
         rest,
         dots,
     }
