@@ -7,7 +7,7 @@ use smtp_benches::{
     body, command_mix, mail_parser_leaves, mime_message, parse_mime, reads_buf, run_session,
     run_session_buf, seed_session_input, COMMANDS_PER_MIX,
 };
-use smtp_proto::Config;
+use smtp_proto::{BareLineEndings, Config};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -95,6 +95,25 @@ fn data_decoding(c: &mut Criterion) {
                 b.iter_batched(
                     || reads_buf(input, READ),
                     |reads| run_session_buf(&config, reads),
+                    BatchSize::LargeInput,
+                )
+            },
+        );
+        // The same, accepting bare CR/LF instead of looking for them: the work Stalwart's
+        // DataReceiver does (it does not look for them).
+        let mut accept = (*config).clone();
+        accept.bare_line_endings = BareLineEndings::Accept;
+        let accept = Arc::new(accept);
+        g.bench_with_input(
+            BenchmarkId::new(
+                "smtp-proto session, zero-copy input, bare CR/LF accepted",
+                name,
+            ),
+            &input,
+            |b, input| {
+                b.iter_batched(
+                    || reads_buf(input, READ),
+                    |reads| run_session_buf(&accept, reads),
                     BatchSize::LargeInput,
                 )
             },

@@ -3,12 +3,15 @@
 //! Workloads: seed, commands-ours, commands-stalwart, and DATA with 1 MiB bodies:
 //! data78-ours, data78-stalwart (78-octet lines), data998-ours, data998-stalwart (998-octet
 //! lines), datadots-ours, datadots-stalwart (78-octet lines, every fourth dot-stuffed).
+//! A `-buf` suffix on ours hands the reads over without a copy (measure with
+//! `--toggle-collect='smtp_benches::run_session_buf*'`, which leaves out the set-up); a further
+//! `-accept` suffix accepts bare CR/LF instead of looking for them (Stalwart does not look).
 
 use smtp_benches::{
     body, command_mix, mail_parser_leaves, mime_message, parse_mime, reads_buf, run_session,
     run_session_buf, seed_session_input,
 };
-use smtp_proto::Config;
+use smtp_proto::{BareLineEndings, Config};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -18,6 +21,13 @@ fn main() {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let mut config = Config::new("bench.example");
     config.max_message_size = 0;
+    let workload = match workload.strip_suffix("-accept") {
+        Some(w) => {
+            config.bare_line_endings = BareLineEndings::Accept;
+            w.to_string()
+        }
+        None => workload,
+    };
     let config = Arc::new(config);
     let mix = command_mix(100);
     let mut ours = b"EHLO client.example\r\n".to_vec();
