@@ -6,10 +6,13 @@
 //! A `-buf` suffix on ours hands the reads over without a copy (measure with
 //! `--toggle-collect='smtp_benches::run_session_buf*'`, which leaves out the set-up); a further
 //! `-accept` suffix accepts bare CR/LF instead of looking for them (Stalwart does not look).
+//! msg1k-ours (100 messages of 1 KiB on one connection) and fresh1k-ours (one per connection,
+//! 100 times) are what the core costs per message in the end-to-end runs, fed as the adapters
+//! feed it (`--toggle-collect='smtp_benches::run_session_reused*'`).
 
 use smtp_benches::{
     body, command_mix, mail_parser_leaves, mime_message, parse_mime, reads_buf, run_session,
-    run_session_buf, seed_session_input,
+    run_session_buf, run_session_reused, seed_session_input,
 };
 use smtp_proto::{BareLineEndings, Config};
 use std::hint::black_box;
@@ -47,6 +50,21 @@ fn main() {
     let (data998, data998_stalwart) = data(998, 0);
     let (datadots, datadots_stalwart) = data(78, 4);
     let seed = seed_session_input();
+    // 100 messages of 1 KiB on one connection, each command and each body its own read, as
+    // smtp-load sends them one by one: what the core costs per message in the e2e runs.
+    let msg1k: Vec<Vec<u8>> = {
+        let mut reads = vec![b"EHLO client.example\r\n".to_vec()];
+        let mut text = body(1024, 78, 0);
+        text.extend_from_slice(b".\r\n");
+        for _ in 0..100 {
+            reads.push(b"MAIL FROM:<load@example.com>\r\n".to_vec());
+            reads.push(b"RCPT TO:<sink@example.com>\r\n".to_vec());
+            reads.push(b"DATA\r\n".to_vec());
+            reads.push(text.clone());
+        }
+        reads.push(b"QUIT\r\n".to_vec());
+        reads
+    };
     let mime = if workload.starts_with("mime") {
         mime_message(10 << 20)
     } else {
@@ -73,6 +91,22 @@ fn main() {
             "data78-ours-buf" => data_ours_buf(&config, &data78),
             "data998-ours-buf" => data_ours_buf(&config, &data998),
             "datadots-ours-buf" => data_ours_buf(&config, &datadots),
+            "msg1k-ours" => {
+                let reads: Vec<&[u8]> = msg1k.iter().map(|r| &r[..]).collect();
+                black_box(run_session_reused(&config, &reads));
+            }
+            "fresh1k-ours" => {
+                // One message per connection (smtp-load -k 1): the session's set-up, the
+                // greeting, EHLO and QUIT are paid per message.
+                let reads: Vec<&[u8]> = msg1k[..5]
+                    .iter()
+                    .chain(msg1k.last())
+                    .map(|r| &r[..])
+                    .collect();
+                for _ in 0..100 {
+                    black_box(run_session_reused(&config, &reads));
+                }
+            }
             "mime-ours" => {
                 black_box(parse_mime(&mime, 64 * 1024));
             }

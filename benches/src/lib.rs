@@ -94,6 +94,22 @@ pub fn run_session_buf(config: &Arc<Config>, reads: Vec<BytesMut>) -> (usize, us
     })
 }
 
+/// [`run_session_buf`] the way the adapters read: one receive buffer for the whole session,
+/// each read put at its end (the copy stands for the socket's) and handed over without a
+/// copy; the session lets go of what it consumed, so the buffer is reused in place.
+pub fn run_session_reused(config: &Arc<Config>, reads: &[&[u8]]) -> (usize, usize) {
+    let mut reads = reads.iter();
+    let mut buf = BytesMut::with_capacity(16 << 10);
+    drive(config, |session| match reads.next() {
+        Some(r) => {
+            buf.reserve(r.len());
+            buf.extend_from_slice(r);
+            session.handle_input_buf(&mut buf);
+        }
+        None => session.handle_eof(),
+    })
+}
+
 /// `input` cut into reads of `size` octets, each in a `BytesMut` of its own (what a
 /// socket read would have filled), for [`run_session_buf`].
 pub fn reads_buf(input: &[u8], size: usize) -> Vec<BytesMut> {
