@@ -2040,40 +2040,33 @@ impl Session {
         self.put_host_line(250, b'-', greeting);
         let out = &mut self.send;
         let mut last = 0;
-        let mut line = |out: &mut BytesMut, on: bool, keyword: std::fmt::Arguments<'_>| {
+        // (keyword, a number after it): written as octets, no formatting machinery.
+        let mut line = |out: &mut BytesMut, on: bool, keyword: &[u8], number: Option<u64>| {
             if on {
                 last = out.len() + 3;
                 out.put_slice(b"250-");
-                let _ = out.write_fmt(keyword);
+                out.put_slice(keyword);
+                if let Some(n) = number {
+                    put_decimal(out, n);
+                }
                 out.put_slice(b"\r\n");
             }
         };
-        line(out, ext.pipelining, format_args!("PIPELINING"));
+        line(out, ext.pipelining, b"PIPELINING", None);
         match max_size {
-            0 => line(out, true, format_args!("SIZE")),
-            n => line(out, true, format_args!("SIZE {n}")),
+            0 => line(out, true, b"SIZE", None),
+            n => line(out, true, b"SIZE ", Some(n)),
         }
-        line(out, ext.eight_bit_mime, format_args!("8BITMIME"));
-        line(
-            out,
-            ext.enhanced_status_codes,
-            format_args!("ENHANCEDSTATUSCODES"),
-        );
-        line(
-            out,
-            ext.smtputf8 && ext.eight_bit_mime,
-            format_args!("SMTPUTF8"),
-        );
-        line(out, ext.chunking, format_args!("CHUNKING"));
-        line(
-            out,
-            ext.chunking && ext.binary_mime,
-            format_args!("BINARYMIME"),
-        );
-        line(out, ext.dsn, format_args!("DSN"));
-        line(out, ext.limits, format_args!("LIMITS RCPTMAX={max_rcpt}"));
-        line(out, ext.requiretls && self.tls, format_args!("REQUIRETLS"));
-        line(out, starttls, format_args!("STARTTLS"));
+        line(out, ext.eight_bit_mime, b"8BITMIME", None);
+        line(out, ext.enhanced_status_codes, b"ENHANCEDSTATUSCODES", None);
+        line(out, ext.smtputf8 && ext.eight_bit_mime, b"SMTPUTF8", None);
+        line(out, ext.chunking, b"CHUNKING", None);
+        line(out, ext.chunking && ext.binary_mime, b"BINARYMIME", None);
+        line(out, ext.dsn, b"DSN", None);
+        let rcptmax = Some(max_rcpt as u64);
+        line(out, ext.limits, b"LIMITS RCPTMAX=", rcptmax);
+        line(out, ext.requiretls && self.tls, b"REQUIRETLS", None);
+        line(out, starttls, b"STARTTLS", None);
         let mechanisms = &self.config.auth_mechanisms;
         if !mechanisms.is_empty() && (self.tls || self.config.allow_insecure_auth) {
             last = out.len() + 3;
@@ -2091,6 +2084,21 @@ impl Session {
 
 const UNSUPPORTED_PARAM: Reply =
     Reply::fixed(555, E::c(5, 5, 4), "Unsupported or duplicate parameter");
+
+/// Writes `n` in decimal.
+fn put_decimal(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[at..]);
+}
 
 /// The offset of the first CR not followed by LF, or LF not preceded by CR, in a decoded
 /// chunk. A CRLF never straddles two chunks: the decoder ends a chunk with a CR only when the
@@ -2141,6 +2149,15 @@ fn leading_spaces(s: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_numbers_in_replies() {
+        for n in [0, 7, 10, 99, 100, 35_882_577, u64::MAX] {
+            let mut out = BytesMut::new();
+            put_decimal(&mut out, n);
+            assert_eq!(&out[..], n.to_string().as_bytes());
+        }
+    }
 
     /// The common lines take the fast path (its results are checked against the slow one by
     /// `tests/fast_commands.rs`); others do not.
