@@ -234,7 +234,7 @@ impl Conn {
             let _ = tls.flush();
         }
         // The socket is closed when the connection is dropped, at once: its one descriptor
-        // (the TLS stream owns the clone made for it; the original was dropped then).
+        // (the TLS stream holds the only handle left then).
         Ok(())
     }
 
@@ -449,7 +449,7 @@ fn proxy_header(
     let Some((trusted, config)) = &shared.proxy else {
         return Ok(Vec::new());
     };
-    if !matches!(sock, Sock::Tcp(_)) {
+    if !sock.is_tcp() {
         return Ok(Vec::new()); // no peer address to trust
     }
     let Some(mut decoder) = ProxyDecoder::for_peer(*config, trusted, info.peer.ip()) else {
@@ -498,7 +498,8 @@ fn handshake(
     mut prefix: &[u8],
 ) -> io::Result<TlsInfo> {
     let config = shared.tls.clone().ok_or(io::ErrorKind::Unsupported)?;
-    let mut sock = io.sock().try_clone()?;
+    // The TLS stream's own handle on the socket: the same descriptor, no `dup`.
+    let mut sock = io.sock().clone();
     let mut tls = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
     while !prefix.is_empty() {
         tls.read_tls(&mut prefix)?;

@@ -1,14 +1,20 @@
-//! [`Sock`]: a TCP or a Unix-domain connection, as one `Read + Write` type.
+//! [`Sock`]: a TCP or a Unix-domain connection, as one `Read + Write` type that the
+//! connection and its TLS stream share.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// An accepted connection.
+/// An accepted connection. Clones share the one descriptor (no `dup`): the last one dropped
+/// closes it.
+#[derive(Clone, Debug)]
+pub(crate) struct Sock(Arc<Kind>);
+
 #[derive(Debug)]
-pub(crate) enum Sock {
+enum Kind {
     Tcp(TcpStream),
     #[cfg(unix)]
     Unix(UnixStream),
@@ -17,10 +23,10 @@ pub(crate) enum Sock {
 /// `$body` with `$s` bound to the stream inside `$sock`, whatever its kind.
 macro_rules! each {
     ($sock:expr, $s:ident => $body:expr) => {
-        match $sock {
-            Sock::Tcp($s) => $body,
+        match &*$sock.0 {
+            Kind::Tcp($s) => $body,
             #[cfg(unix)]
-            Sock::Unix($s) => $body,
+            Kind::Unix($s) => $body,
         }
     };
 }
@@ -36,37 +42,38 @@ impl Sock {
 
     /// No Nagle delay, on TCP.
     pub fn set_nodelay(&self) -> io::Result<()> {
-        match self {
-            Sock::Tcp(tcp) => tcp.set_nodelay(true),
+        match &*self.0 {
+            Kind::Tcp(tcp) => tcp.set_nodelay(true),
             #[cfg(unix)]
-            Sock::Unix(_) => Ok(()),
+            Kind::Unix(_) => Ok(()),
         }
     }
 
     /// The local address of a TCP connection.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        match self {
-            Sock::Tcp(tcp) => tcp.local_addr(),
+        match &*self.0 {
+            Kind::Tcp(tcp) => tcp.local_addr(),
             #[cfg(unix)]
-            Sock::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
+            Kind::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
         }
     }
 
-    pub fn try_clone(&self) -> io::Result<Sock> {
-        Ok(each!(self, s => s.try_clone()?.into()))
+    /// Whether this is a TCP connection (one with a peer address).
+    pub fn is_tcp(&self) -> bool {
+        matches!(&*self.0, Kind::Tcp(_))
     }
 }
 
 impl From<TcpStream> for Sock {
     fn from(tcp: TcpStream) -> Sock {
-        Sock::Tcp(tcp)
+        Sock(Arc::new(Kind::Tcp(tcp)))
     }
 }
 
 #[cfg(unix)]
 impl From<UnixStream> for Sock {
     fn from(unix: UnixStream) -> Sock {
-        Sock::Unix(unix)
+        Sock(Arc::new(Kind::Unix(unix)))
     }
 }
 
