@@ -1,9 +1,10 @@
 //! One connection on a thread of the pool: the drive loop over the core, and the message
 //! [`Body`] that pulls the same loop forward as it is read.
 
+use crate::input::{trace_input, ReadBuf};
 use crate::sock::Sock;
 use crate::{ConnInfo, Error, Handler, TlsInfo};
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, ProxyError, TrustedNetworks};
 use smtp_proto::{Config, Event, Protocol, Reply, Session, Timeout, UsageError};
 use std::io::{self, Read, Write};
@@ -24,22 +25,6 @@ pub(crate) struct Shared {
     pub proxy: Option<(TrustedNetworks, ProxyConfig)>,
 }
 
-/// The read buffer of a connection (one per worker thread, reused by its connections) at
-/// its largest: it starts at [`FIRST_READ_BUFFER`] and grows to this the first time a read
-/// fills it.
-pub(crate) const READ_BUFFER: usize = 16 << 10;
-/// The read buffer of a new worker thread. Small, so that a thread whose connections stay
-/// silent (issue 8 holds 10,000 greeted, idle connections) has next to none: a 16 KiB one
-/// took 8 KiB of RSS per idle connection (zeroed by `calloc` when it reuses memory).
-pub(crate) const FIRST_READ_BUFFER: usize = 1 << 10;
-/// The session copies what it is fed into its own buffer, in pieces of at most this many
-/// octets. glibc copies larger blocks (from 2 to 8 KiB up, by CPU) with `rep movsb`, which
-/// on AMD Zen runs 20 to 40 times slower when the destination sits a few octets (8 or 16,
-/// measured) past the source modulo 4 KiB: 11 µs instead of 0.3 µs for 16 KiB on the issue 8
-/// machine. Where the session's buffer lands is luck: in one build a 100 KiB message cost
-/// sink-blocking 50 µs more. Smaller copies take the vector loop, as fast at any distance
-/// (0.4 µs for 16 KiB). Zero-copy input (`handle_input_buf`) would have no copy at all.
-const FEED_PIECE: usize = 2047;
 /// A blocked read wakes up this often to notice a shutdown (an idle connection closes at
 /// most this long after it). Each wake-up costs a little CPU per connection: issue 8 holds
 /// 10,000 idle connections.
@@ -95,7 +80,8 @@ pub(crate) struct Conn {
     info: ConnInfo,
     session: Session,
     io: Stream,
-    buf: Box<[u8]>,
+    /// The worker thread's read buffer, lent for the connection.
+    buf: ReadBuf,
     /// The event that ended a body, kept for the main loop (which decides on it).
     stashed: Option<Event>,
     /// A read or write failed: the connection is over.
@@ -129,12 +115,12 @@ pub(crate) enum Addrs {
 }
 
 /// Serves one accepted connection to the end, on the calling thread, with `buf` as its read
-/// buffer (lent for the connection: left empty if it panics).
+/// buffer (lent for the connection: left new if it panics).
 pub(crate) fn serve<H: Handler>(
     shared: &Arc<Shared>,
     accepted: Accepted,
     handler: &mut H,
-    buf: &mut Box<[u8]>,
+    buf: &mut ReadBuf,
 ) {
     let Accepted {
         sock,
@@ -187,7 +173,7 @@ pub(crate) fn serve<H: Handler>(
         broken: false,
         read_timeout: None,
     };
-    match conn.run(implicit_tls, &leftover, handler) {
+    match conn.run(implicit_tls, leftover, handler) {
         Ok(()) => debug!("closed"),
         Err(e) => debug!(error = %e, "closed on error"),
     }
@@ -201,8 +187,8 @@ fn prepare(
     io: &mut Stream,
     info: &mut ConnInfo,
     implicit_tls: bool,
-    buf: &mut [u8],
-) -> io::Result<Vec<u8>> {
+    buf: &mut ReadBuf,
+) -> io::Result<BytesMut> {
     let sock = io.sock();
     // Blocking already: the listeners are, and an accepted socket is as its listener.
     sock.set_nodelay()?;
@@ -218,13 +204,13 @@ impl Conn {
     fn run<H: Handler>(
         &mut self,
         implicit_tls: bool,
-        leftover: &[u8],
+        mut leftover: BytesMut,
         handler: &mut H,
     ) -> io::Result<()> {
         if !implicit_tls && !leftover.is_empty() {
             // Sent with the PROXY header, before the greeting: early input for the session.
-            self.trace_input(leftover);
-            self.session.handle_input(leftover);
+            trace_input(&self.session, &leftover);
+            self.session.handle_input_buf(&mut leftover);
         }
         while let Some(event) = self.next_event()? {
             self.event(event, handler)?;
@@ -300,18 +286,15 @@ impl Conn {
                 self.io.sock().set_read_timeout(Some(wait))?;
                 self.read_timeout = Some(wait);
             }
-            match self.io.read(&mut self.buf) {
+            let read = match &mut self.io {
+                Stream::Plain(sock) => self.buf.read(sock).inspect(|&n| {
+                    self.buf.feed(n, &mut self.session);
+                }),
+                Stream::Tls(tls) => self.buf.read_tls(tls, &mut self.session),
+            };
+            match read {
                 Ok(0) => self.session.handle_eof(),
-                Ok(n) => {
-                    self.trace_input(&self.buf[..n]);
-                    for piece in self.buf[..n].chunks(FEED_PIECE) {
-                        self.session.handle_input(piece);
-                    }
-                    if n == self.buf.len() && n < READ_BUFFER {
-                        // Once per thread: this one reads more than greetings and commands.
-                        self.buf = vec![0; READ_BUFFER].into_boxed_slice();
-                    }
-                }
+                Ok(_) => {}
                 Err(e) if is_retry(&e) => continue,
                 Err(e) => {
                     debug!(error = %e, "read failed");
@@ -420,15 +403,6 @@ impl Conn {
         Ok(wrote)
     }
 
-    /// The protocol trace at `trace` level, AUTH masked ([`smtp_proto::trace`]).
-    fn trace_input(&self, input: &[u8]) {
-        if tracing::enabled!(tracing::Level::TRACE) {
-            self.session
-                .trace_input(input)
-                .for_each(|l| trace!("C: {l}"));
-        }
-    }
-
     fn trace_output(&self, bytes: &[u8]) {
         if tracing::enabled!(tracing::Level::TRACE) {
             smtp_proto::trace::trace_output(bytes).for_each(|l| trace!("S: {l}"));
@@ -444,16 +418,16 @@ fn proxy_header(
     shared: &Shared,
     sock: &Sock,
     info: &mut ConnInfo,
-    buf: &mut [u8],
-) -> io::Result<Vec<u8>> {
+    buf: &mut ReadBuf,
+) -> io::Result<BytesMut> {
     let Some((trusted, config)) = &shared.proxy else {
-        return Ok(Vec::new());
+        return Ok(BytesMut::new());
     };
     if !sock.is_tcp() {
-        return Ok(Vec::new()); // no peer address to trust
+        return Ok(BytesMut::new()); // no peer address to trust
     }
     let Some(mut decoder) = ProxyDecoder::for_peer(*config, trusted, info.peer.ip()) else {
-        return Ok(Vec::new());
+        return Ok(BytesMut::new());
     };
     let invalid = |e: ProxyError| {
         debug!(error = %e, "PROXY header refused: closing");
@@ -463,18 +437,18 @@ fn proxy_header(
     let (decoded, leftover) = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            break (decoder.handle_timeout().map_err(invalid)?, Vec::new());
+            break (decoder.handle_timeout().map_err(invalid)?, BytesMut::new());
         }
         sock.set_read_timeout(Some(left))?;
-        match (&*sock).read(buf) {
+        match buf.read(&mut &*sock) {
             Ok(0) => return Err(invalid(decoder.handle_eof())),
-            Ok(n) => match decoder.decode(&buf[..n]).map_err(invalid)? {
-                None => continue,
-                Some(decoded) => {
-                    let rest = buf[decoded.consumed..n].to_vec();
-                    break (decoded, rest);
+            Ok(n) => {
+                let mut input = buf.take(n);
+                if let Some(decoded) = decoder.decode(&input).map_err(invalid)? {
+                    input.advance(decoded.consumed);
+                    break (decoded, input);
                 }
-            },
+            }
             Err(e) if is_retry(&e) => continue,
             Err(e) => return Err(e),
         }

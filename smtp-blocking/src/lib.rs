@@ -53,6 +53,7 @@
 
 mod conn;
 mod handler;
+mod input;
 mod parsed;
 mod pool;
 mod server;

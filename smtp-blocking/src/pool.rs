@@ -9,7 +9,8 @@
 //! unmapping: about 17 system calls per connection, and the largest part of a short
 //! connection's CPU time).
 
-use crate::conn::{self, Accepted, Shared, FIRST_READ_BUFFER};
+use crate::conn::{self, Accepted, Shared};
+use crate::input::ReadBuf;
 use crate::Handler;
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
@@ -149,7 +150,7 @@ impl<H: Handler> Pool<H> {
         let (tx, rx) = mpsc::channel();
         // One read buffer for every connection this thread serves (grown by the first that
         // needs it).
-        let mut buf = vec![0; FIRST_READ_BUFFER].into_boxed_slice();
+        let mut buf = ReadBuf::default();
         let mut job = first;
         loop {
             self.serve(job, &mut buf);
@@ -162,7 +163,7 @@ impl<H: Handler> Pool<H> {
 
     /// One connection, to its end. A panic (a handler's bug) ends the connection, not the
     /// worker: the handler is the connection's own clone, dropped with it.
-    fn serve(&self, job: Job<H>, buf: &mut Box<[u8]>) {
+    fn serve(&self, job: Job<H>, buf: &mut ReadBuf) {
         let Job {
             accepted,
             mut handler,
@@ -175,11 +176,8 @@ impl<H: Handler> Pool<H> {
         drop(handler);
         drop(slot);
         if served.is_err() {
+            // (The read buffer was dropped with the connection: `buf` is a new one.)
             tracing::error!("connection thread panicked");
-        }
-        if buf.is_empty() {
-            // Dropped with the connection in the panic.
-            *buf = vec![0; FIRST_READ_BUFFER].into_boxed_slice();
         }
     }
 

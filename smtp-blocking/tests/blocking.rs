@@ -1,5 +1,7 @@
 //! What only the blocking adapter has to show: the body streams through the handler's
-//! reads (no buffering of the message), and a panicking handler costs only its connection.
+//! reads (no buffering of the message), a panicking handler costs only its connection, and
+//! a large message arrives byte for byte through reads of every size (shared with the
+//! session, or copied) over TCP and TLS.
 
 use smtp_blocking::{Body, Decision, Error, Handler, Server};
 use smtp_conformance::{Client, CLIENT_TIMEOUT};
@@ -121,6 +123,123 @@ fn the_handler_can_read_the_body_as_mime_events() {
     assert_eq!(parts, 3, "the message and its two parts");
     assert_eq!(violations, 0);
     c.cmd("QUIT", 221);
+    stop.shutdown();
+    serving.join().unwrap().unwrap();
+}
+
+/// Sends every message it reads (through reads of varied sizes) to the test.
+#[derive(Clone)]
+struct Collect(mpsc::Sender<Vec<u8>>);
+
+impl Handler for Collect {
+    fn data(&mut self, body: &mut Body<'_>) -> Result<Decision, Error> {
+        let mut message = Vec::new();
+        let mut buf = vec![0; 70_000];
+        for size in [1, 13, 4096, 65_536, 100, 70_000].into_iter().cycle() {
+            match body.read(&mut buf[..size])? {
+                0 => break,
+                n => message.extend_from_slice(&buf[..n]),
+            }
+        }
+        self.0.send(message)?;
+        Ok(Decision::Accept)
+    }
+}
+
+/// A message of `octets` or a little more: lines of every length from 0 to 998 octets,
+/// some starting with one dot or two, some a lone dot.
+fn large_message(octets: usize) -> Vec<u8> {
+    let mut message = Vec::with_capacity(octets + 1000);
+    let mut state: u32 = 12_345;
+    let mut line = 0;
+    while message.len() < octets {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let len = (state >> 8) as usize % 999;
+        match line % 7 {
+            0 => message.push(b'.'),
+            3 => message.extend_from_slice(b".."),
+            5 if len.is_multiple_of(3) => message.extend_from_slice(b"."),
+            _ => {}
+        }
+        message.extend((0..len).map(|i| b"abcdefghijklmnopqrstuvwxyz .-"[(i + line) % 29]));
+        message.extend_from_slice(b"\r\n");
+        line += 1;
+    }
+    message
+}
+
+/// The message dot-stuffed (RFC 5321 4.5.2) and terminated, as a client sends it.
+fn stuffed(message: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::with_capacity(message.len() + message.len() / 50 + 3);
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            wire.push(b'.');
+        }
+        wire.extend_from_slice(line);
+    }
+    wire.extend_from_slice(b".\r\n");
+    wire
+}
+
+/// A message of several MiB arrives byte for byte, over plain TCP, STARTTLS and implicit
+/// TLS, sent in writes of varied sizes (so that the server reads it in pieces of every size,
+/// lines split anywhere) and read by the handler in reads of varied sizes.
+#[test]
+fn a_large_message_arrives_byte_exact_over_tcp_and_tls() {
+    let cert = smtp_conformance::TestCert::new();
+    let (tx, messages) = mpsc::channel();
+    let local = "127.0.0.1:0".parse().unwrap();
+    let server = Server::builder()
+        .bind(local)
+        .implicit_tls_bind(local)
+        .tls(cert.server.clone())
+        .max_message_size(0)
+        .build()
+        .unwrap();
+    let (addr, tls_addr) = (
+        server.local_addr().unwrap(),
+        server.implicit_tls_local_addr(),
+    );
+    let stop = server.shutdown_handle();
+    let serving = std::thread::spawn(move || server.serve(Collect(tx)));
+    let message = large_message(5 << 20);
+    let wire = stuffed(&message);
+    for how in ["plain", "starttls", "implicit"] {
+        let mut c = match how {
+            "implicit" => Client::connect_tls(tls_addr.unwrap(), &cert.client),
+            _ => {
+                let mut c = Client::connect(addr);
+                c.expect(220);
+                c
+            }
+        };
+        c.cmd("EHLO client.test", 250);
+        if how == "starttls" {
+            c.starttls(&cert.client);
+            c.cmd("EHLO client.test", 250);
+        }
+        c.envelope("a@client.test", &["b@mx.test"]);
+        c.cmd("DATA", 354);
+        let mut rest = &wire[..];
+        for size in [
+            1, 2, 3, 7, 100, 999, 1000, 2047, 2048, 4097, 16_384, 65_536, 300_000,
+        ]
+        .into_iter()
+        .cycle()
+        {
+            let (piece, after) = rest.split_at(size.min(rest.len()));
+            c.send(piece);
+            rest = after;
+            if rest.is_empty() {
+                break;
+            }
+        }
+        c.expect(250);
+        let got = messages.recv_timeout(CLIENT_TIMEOUT).unwrap();
+        assert_eq!(got.len(), message.len(), "{how}");
+        assert!(got == message, "{how}: the message differs");
+        c.cmd("QUIT", 221);
+    }
     stop.shutdown();
     serving.join().unwrap().unwrap();
 }
