@@ -2,6 +2,7 @@
 //! [`Body`] that pulls the same loop forward as it is read.
 
 use crate::input::{trace_input, ReadBuf};
+use crate::live::{Entry, Live};
 use crate::sock::Sock;
 use crate::{ConnInfo, Error, Handler, TlsInfo};
 use bytes::{Buf, Bytes, BytesMut};
@@ -23,12 +24,10 @@ pub(crate) struct Shared {
     pub stopping: OnceLock<Instant>,
     /// The PROXY protocol: from which peers, with which decoder settings.
     pub proxy: Option<(TrustedNetworks, ProxyConfig)>,
+    /// The open connections, for the shutdown to wake.
+    pub live: Arc<Live>,
 }
 
-/// A blocked read wakes up this often to notice a shutdown (an idle connection closes at
-/// most this long after it). Each wake-up costs a little CPU per connection: issue 8 holds
-/// 10,000 idle connections.
-const STOP_POLL: Duration = Duration::from_millis(500);
 /// The longest wait for the goodbye `421` to leave at shutdown.
 const GOODBYE_WRITE: Duration = Duration::from_secs(5);
 
@@ -89,6 +88,8 @@ pub(crate) struct Conn {
     /// The socket's read timeout as last set: set again only when it changes (one syscall
     /// less per read).
     read_timeout: Option<Duration>,
+    /// Its place among the server's open connections (see [`Live`]).
+    entry: Entry,
 }
 
 /// A connection as its listener accepted it.
@@ -153,6 +154,8 @@ pub(crate) fn serve<H: Handler>(
     };
     let _entered = span.enter();
     debug!("connected");
+    // Listed busy: the shutdown wakes it only at its deadline until its session reads.
+    let entry = shared.live.add(&sock);
     let mut io = Stream::Plain(sock);
     let leftover = match prepare(shared, &mut io, &mut info, implicit_tls, buf) {
         Ok(leftover) => leftover,
@@ -172,6 +175,7 @@ pub(crate) fn serve<H: Handler>(
         stashed: None,
         broken: false,
         read_timeout: None,
+        entry,
     };
     match conn.run(implicit_tls, leftover, handler) {
         Ok(()) => debug!("closed"),
@@ -261,31 +265,24 @@ impl Conn {
         }
     }
 
-    /// One read with the core's timer, waking up to notice a shutdown: idle sessions close
-    /// at once, transactions at the shutdown deadline.
+    /// One read with the core's timer. At shutdown, idle sessions close at once and
+    /// transactions at the shutdown deadline: the server wakes this read then (see [`Live`]).
     fn read(&mut self, timer: Timeout) -> io::Result<()> {
-        let deadline = Instant::now() + timer.after;
-        loop {
-            let now = Instant::now();
-            if let Some(&stop) = self.shared.stopping.get() {
-                if !self.session.in_transaction() || now >= stop {
-                    debug!("shutting down: closing");
-                    let _ = self.io.sock().set_write_timeout(Some(GOODBYE_WRITE));
-                    let bye = self.shared.config.host_reply(&Reply::SHUTTING_DOWN);
-                    self.session.shutdown(bye);
-                    return Ok(());
-                }
-            }
-            if now >= deadline {
-                debug!(kind = ?timer.kind, "timeout");
-                self.session.handle_timeout(timer.kind);
+        // Busy or not before looking for a shutdown: one that began before saw it as it was.
+        self.entry.set_busy(self.session.in_transaction());
+        if let Some(&stop) = self.shared.stopping.get() {
+            if !self.session.in_transaction() || Instant::now() >= stop {
+                self.goodbye();
                 return Ok(());
             }
-            let wait = (deadline - now).clamp(Duration::from_millis(1), STOP_POLL);
-            if self.read_timeout != Some(wait) {
-                self.io.sock().set_read_timeout(Some(wait))?;
-                self.read_timeout = Some(wait);
-            }
+        }
+        // A zero timeout would mean none (and the core's timers are at least a millisecond).
+        let wait = timer.after.max(Duration::from_millis(1));
+        if self.read_timeout != Some(wait) {
+            self.io.sock().set_read_timeout(Some(wait))?;
+            self.read_timeout = Some(wait);
+        }
+        let read = loop {
             let read = match &mut self.io {
                 Stream::Plain(sock) => self.buf.read(sock).inspect(|&n| {
                     self.buf.feed(n, &mut self.session);
@@ -293,16 +290,33 @@ impl Conn {
                 Stream::Tls(tls) => self.buf.read_tls(tls, &mut self.session),
             };
             match read {
-                Ok(0) => self.session.handle_eof(),
-                Ok(_) => {}
-                Err(e) if is_retry(&e) => continue,
-                Err(e) => {
-                    debug!(error = %e, "read failed");
-                    self.session.handle_eof();
-                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                read => break read,
             }
-            return Ok(());
+        };
+        match read {
+            Ok(n) if n > 0 => {}
+            // Woken by the shutdown: the socket reads no more, but still writes.
+            _ if self.shared.stopping.get().is_some() => self.goodbye(),
+            Ok(_) => self.session.handle_eof(),
+            Err(e) if is_timeout(&e) => {
+                debug!(kind = ?timer.kind, "timeout");
+                self.session.handle_timeout(timer.kind);
+            }
+            Err(e) => {
+                debug!(error = %e, "read failed");
+                self.session.handle_eof();
+            }
         }
+        Ok(())
+    }
+
+    /// The server is shutting down: `421` and close (RFC 5321 3.8).
+    fn goodbye(&mut self) {
+        debug!("shutting down: closing");
+        let _ = self.io.sock().set_write_timeout(Some(GOODBYE_WRITE));
+        let bye = self.shared.config.host_reply(&Reply::SHUTTING_DOWN);
+        self.session.shutdown(bye);
     }
 
     fn event<H: Handler>(&mut self, event: Event, handler: &mut H) -> io::Result<()> {
@@ -350,6 +364,9 @@ impl Conn {
             );
         }
         self.transmit()?;
+        // A shutdown lets the handshake finish (until its deadline): the session says
+        // goodbye over TLS then.
+        self.entry.set_busy(true);
         let info = handshake(&self.shared, &mut self.io, &mut self.info, &[])?;
         self.read_timeout = None; // the handshake set its own
         self.session
@@ -511,9 +528,14 @@ fn misfit(result: Result<(), UsageError>) {
 }
 
 fn is_retry(e: &io::Error) -> bool {
+    is_timeout(e) || e.kind() == io::ErrorKind::Interrupted
+}
+
+/// A read that ran out its socket timeout (`EAGAIN` on Unix, `TimedOut` on Windows).
+fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
 }
 

@@ -38,11 +38,17 @@
 //! one event at a time: drain events, write the replies, close if closed, else read with
 //! the core's timer and feed the result back. The message [`Body`] pulls the same loop while
 //! the handler reads it, so a body streams through without a second thread or a buffer, and
-//! what the handler leaves unread is drained after it returns. Reads wake up every 500 ms to
-//! notice a shutdown. Each listener has a thread blocked in `accept`, woken at shutdown by a
-//! connection to itself; it hands each connection to a pool of connection threads: a thread
-//! that has served a connection waits for the next (a new thread starts only when none
-//! waits) and ends after 10 seconds without one.
+//! what the handler leaves unread is drained after it returns. Reads go into a buffer of the
+//! thread's, handed to the core without a copy ([`Session::handle_input_buf`]; short reads
+//! are copied, which costs less). A read waits for the client with the core's timer only: at
+//! shutdown the server shuts the reading half of the sockets of idle connections (of all, at
+//! the shutdown deadline), which wakes their reads, and they say goodbye; an idle connection
+//! costs no CPU until then. Each listener has a thread blocked in `accept`, woken at shutdown
+//! by a connection to itself; it hands each connection to a pool of connection threads: a
+//! thread that has served a connection waits for the next (a new thread starts only when
+//! none waits) and ends after 10 seconds without one.
+//!
+//! [`Session::handle_input_buf`]: smtp_proto::Session::handle_input_buf
 //!
 //! ## Logging
 //! Each connection runs in a `tracing` span `smtp` with the peer address and, once
@@ -54,6 +60,7 @@
 mod conn;
 mod handler;
 mod input;
+mod live;
 mod parsed;
 mod pool;
 mod server;

@@ -283,6 +283,7 @@ mod tests {
             tls: None,
             stopping: OnceLock::new(),
             proxy: None,
+            live: Arc::default(),
         });
         let mut pool = Pool::new(shared);
         pool.idle_exit = Duration::from_millis(200);

@@ -193,6 +193,7 @@ impl Builder {
             tls: self.tls,
             stopping: OnceLock::new(),
             proxy: self.proxy,
+            live: Arc::default(),
         });
         Ok(Server {
             shared,
@@ -328,10 +329,12 @@ impl Server {
 
     /// Serves connections, each on a thread of its own with its own clone of `handler`,
     /// until [`ShutdownHandle::shutdown`]; then shuts down gracefully: stops accepting, closes
-    /// idle connections with `421 4.3.0`, lets transactions in flight finish for up to the
-    /// [`shutdown_timeout`](Builder::shutdown_timeout), then closes the rest with `421 4.3.0`
-    /// (a handler busy outside the session, e.g. storing, is waited for). Returns when every
-    /// connection thread has ended.
+    /// idle connections with `421 4.3.0` at once (RFC 5321 3.8), lets transactions in flight
+    /// finish for up to the [`shutdown_timeout`](Builder::shutdown_timeout), then closes the
+    /// rest with `421 4.3.0` (a handler busy outside the session, e.g. storing, is waited
+    /// for). A connection waiting for its client is woken by shutting the reading half of its
+    /// socket: it polls for nothing meanwhile. Returns when every connection thread has
+    /// ended.
     ///
     /// Threads: one per listener, blocked in `accept`; and one per connection at a time,
     /// from a pool: a thread that has served a connection waits for the next one (a thread
@@ -389,11 +392,16 @@ impl Server {
         self.stop.0.wait();
         stop_accepting(acceptors, &ended);
         tracing::info!("shutting down");
-        let _ = self
-            .shared
-            .stopping
-            .set(Instant::now() + self.shutdown_timeout);
-        for thread in pool.close() {
+        let deadline = Instant::now() + self.shutdown_timeout;
+        let _ = self.shared.stopping.set(deadline);
+        // Set before the connections are woken: each then finds it (see `Live`).
+        let live = &self.shared.live;
+        live.wake(false);
+        let threads = pool.close();
+        if !live.wait_empty(deadline) {
+            live.wake(true);
+        }
+        for thread in threads {
             if thread.join().is_err() {
                 tracing::error!("connection thread panicked");
             }

@@ -1,8 +1,8 @@
 //! [`Sock`]: a TCP or a Unix-domain connection, as one `Read + Write` type that the
-//! connection and its TLS stream share.
+//! connection, its TLS stream and the server's list of live connections share.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -61,6 +61,13 @@ impl Sock {
     /// Whether this is a TCP connection (one with a peer address).
     pub fn is_tcp(&self) -> bool {
         matches!(&*self.0, Kind::Tcp(_))
+    }
+
+    /// Shuts the reading half: a read blocked on this socket, in any thread, returns at once
+    /// (end of file), and so does every later one once the octets already received are read.
+    /// Writing still works. How the shutdown wakes connections waiting for their clients.
+    pub fn shutdown_read(&self) -> io::Result<()> {
+        each!(self, s => s.shutdown(Shutdown::Read))
     }
 }
 

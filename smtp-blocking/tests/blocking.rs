@@ -243,3 +243,88 @@ fn a_large_message_arrives_byte_exact_over_tcp_and_tls() {
     stop.shutdown();
     serving.join().unwrap().unwrap();
 }
+
+/// At shutdown, connections waiting for their clients (plain, after STARTTLS, implicit TLS,
+/// Unix-domain) are woken from their reads and get `421 4.3.0` (RFC 5321 3.8), while a
+/// message in flight goes on: the server stops when it is done, long before its shutdown
+/// deadline. (No read polls for the shutdown any more: the server shuts the reading half of
+/// the idle connections' sockets.)
+#[cfg(unix)]
+#[test]
+fn idle_connections_are_woken_with_421_at_shutdown() {
+    let cert = smtp_conformance::TestCert::new();
+    let (tx, messages) = mpsc::channel();
+    let local = "127.0.0.1:0".parse().unwrap();
+    let dir = std::env::temp_dir().join(format!("smtp-blocking-wake-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("lmtp.sock");
+    let _ = std::fs::remove_file(&path);
+    let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let server = Server::builder()
+        .bind(local)
+        .implicit_tls_bind(local)
+        .tls(cert.server.clone())
+        .unix_listener(unix)
+        .shutdown_timeout(std::time::Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let (addr, tls_addr) = (
+        server.local_addr().unwrap(),
+        server.implicit_tls_local_addr(),
+    );
+    let stop = server.shutdown_handle();
+    let serving = std::thread::spawn(move || server.serve(Collect(tx)));
+    let mut idle = Vec::new();
+    for how in ["greeted", "ehlo", "starttls", "implicit", "unix"] {
+        let mut c = match how {
+            "implicit" => Client::connect_tls(tls_addr.unwrap(), &cert.client),
+            "unix" => {
+                let mut c = Client::connect_unix(&path);
+                c.expect(220);
+                c
+            }
+            _ => {
+                let mut c = Client::connect(addr);
+                c.expect(220);
+                c
+            }
+        };
+        if how != "greeted" {
+            c.cmd("EHLO client.test", 250);
+        }
+        if how == "starttls" {
+            c.starttls(&cert.client);
+            c.cmd("EHLO client.test", 250);
+        }
+        idle.push((how, c));
+    }
+    let mut busy = Client::connect(addr);
+    busy.expect(220);
+    busy.cmd("EHLO client.test", 250);
+    busy.envelope("a@client.test", &["b@mx.test"]);
+    busy.cmd("DATA", 354);
+    busy.send("Subject: in flight\r\n\r\n");
+    stop.shutdown();
+    for (how, c) in &mut idle {
+        let reply = c.expect(421);
+        assert!(reply.lines[0].starts_with("4.3.0"), "{how}: {reply:?}");
+        c.expect_closed();
+    }
+    assert!(
+        !serving.is_finished(),
+        "the message in flight holds the server"
+    );
+    busy.send("the end\r\n.\r\n");
+    busy.expect(250);
+    assert!(busy.expect(421).lines[0].starts_with("4.3.0"));
+    busy.expect_closed();
+    let got = messages.recv_timeout(CLIENT_TIMEOUT).unwrap();
+    assert_eq!(got, b"Subject: in flight\r\n\r\nthe end\r\n");
+    // Every connection is gone: the server stops without waiting for its deadline.
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || done_tx.send(serving.join().unwrap()));
+    done.recv_timeout(CLIENT_TIMEOUT)
+        .expect("the server stops once its connections are closed")
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
