@@ -3,7 +3,7 @@
 
 use crate::input::{trace_input, ReadBuf};
 use crate::live::{Entry, Live};
-use crate::sock::Sock;
+use crate::sock::{Sock, Socket};
 use crate::{ConnInfo, Error, Handler, TlsInfo};
 use bytes::{Buf, Bytes, BytesMut};
 use smtp_proto::proxy::{ProxyConfig, ProxyDecoder, ProxyError, TrustedNetworks};
@@ -95,7 +95,7 @@ pub(crate) struct Conn {
 /// A connection as its listener accepted it.
 #[derive(Debug)]
 pub(crate) struct Accepted {
-    pub sock: Sock,
+    pub sock: Socket,
     pub addrs: Addrs,
     /// Accepted on the implicit-TLS listener.
     pub implicit_tls: bool,
@@ -128,6 +128,7 @@ pub(crate) fn serve<H: Handler>(
         addrs,
         implicit_tls,
     } = accepted;
+    let sock = Sock::from(sock);
     let empty = tracing::field::Empty;
     let (mut info, span) = match addrs {
         Addrs::Tcp { peer, local } => {

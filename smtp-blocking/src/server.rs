@@ -2,7 +2,7 @@
 
 use crate::conn::{Accepted, Addrs, Shared};
 use crate::pool::{Job, Pool, Slot};
-use crate::sock::Sock;
+use crate::sock::{Sock, Socket};
 use crate::Handler;
 use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 use smtp_proto::{Config, Reply, Session, Timeouts, TlsPolicy};
@@ -451,7 +451,7 @@ enum Listener {
 }
 
 impl Listener {
-    fn accept(&self) -> io::Result<(Sock, Addrs)> {
+    fn accept(&self) -> io::Result<(Socket, Addrs)> {
         match self {
             Listener::Tcp(listener) => {
                 let (tcp, peer) = listener.accept()?;
@@ -570,7 +570,7 @@ impl<H: Handler + Clone> Acceptor<H> {
                 let config = &self.shared.config;
                 let busy = config.host_reply(&Reply::TOO_MANY_CONNECTIONS);
                 let mut session = Session::refuse(Arc::clone(config), busy);
-                let sock = accepted.sock;
+                let sock = Sock::from(accepted.sock);
                 let _ = sock.set_write_timeout(Some(Duration::from_secs(1)));
                 while let Some(out) = session.poll_transmit() {
                     let _ = (&sock).write_all(&out);
