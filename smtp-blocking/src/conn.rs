@@ -277,7 +277,8 @@ impl Conn {
                 return Ok(());
             }
         }
-        // A zero timeout would mean none (and the core's timers are at least a millisecond).
+        // `std` refuses a zero timeout: a timer already run out (after a slow handler) fires
+        // after a millisecond's wait.
         let wait = timer.after.max(Duration::from_millis(1));
         if self.read_timeout != Some(wait) {
             self.io.sock().set_read_timeout(Some(wait))?;

@@ -34,9 +34,10 @@ pub(crate) const READ_BUFFER: usize = 16 << 10;
 /// into a few octets would cost a system call for little).
 const REFILL_BELOW: usize = 8;
 /// Octets zeroed by one `memset`. glibc's switches to `rep stosb` from 2 KiB up: 16 KiB
-/// zeroed in pieces of this size took 10 % less time on the issue 8 machine (AMD EPYC) than
-/// in one, and callgrind counts `rep stosb` as one instruction per octet, which would drown
-/// a measurement of instructions per message.
+/// zeroed in pieces of this size took 8 to 14 % less time on the issue 8 machine (AMD EPYC,
+/// a microbenchmark on a busy machine) than in one, and callgrind counts `rep stosb` as one
+/// instruction per octet (207 million for 2,000 messages of 100 KiB), which would drown a
+/// measurement of instructions per message.
 const ZERO_PIECE: usize = 2047;
 /// Reads of fewer octets than this (commands, small messages) are copied into the session,
 /// and the buffer reads into the same octets again. Sharing the buffer costs two reference
