@@ -188,36 +188,11 @@ fn stuffed(message: &[u8]) -> Vec<u8> {
 fn a_large_message_arrives_byte_exact_over_tcp_and_tls() {
     let cert = smtp_conformance::TestCert::new();
     let (tx, messages) = mpsc::channel();
-    let local = "127.0.0.1:0".parse().unwrap();
-    let server = Server::builder()
-        .bind(local)
-        .implicit_tls_bind(local)
-        .tls(cert.server.clone())
-        .max_message_size(0)
-        .build()
-        .unwrap();
-    let (addr, tls_addr) = (
-        server.local_addr().unwrap(),
-        server.implicit_tls_local_addr(),
-    );
-    let stop = server.shutdown_handle();
-    let serving = std::thread::spawn(move || server.serve(Collect(tx)));
+    let (addr, tls_addr, stop, serving) = serve_collecting(&cert, tx, |b| b.max_message_size(0));
     let message = large_message(5 << 20);
     let wire = stuffed(&message);
     for how in ["plain", "starttls", "implicit"] {
-        let mut c = match how {
-            "implicit" => Client::connect_tls(tls_addr.unwrap(), &cert.client),
-            _ => {
-                let mut c = Client::connect(addr);
-                c.expect(220);
-                c
-            }
-        };
-        c.cmd("EHLO client.test", 250);
-        if how == "starttls" {
-            c.starttls(&cert.client);
-            c.cmd("EHLO client.test", 250);
-        }
+        let mut c = client_at(how, addr, tls_addr, None, &cert);
         c.envelope("a@client.test", &["b@mx.test"]);
         c.cmd("DATA", 354);
         let mut rest = &wire[..];
@@ -244,6 +219,62 @@ fn a_large_message_arrives_byte_exact_over_tcp_and_tls() {
     serving.join().unwrap().unwrap();
 }
 
+/// The server of the tests below on 127.0.0.1, plain and implicit TLS, with what `more` adds
+/// to its builder, serving [`Collect`] in a thread: (address, implicit TLS address, its
+/// shutdown handle, the serving thread).
+fn serve_collecting(
+    cert: &smtp_conformance::TestCert,
+    tx: mpsc::Sender<Vec<u8>>,
+    more: impl FnOnce(smtp_blocking::Builder) -> smtp_blocking::Builder,
+) -> (
+    std::net::SocketAddr,
+    Option<std::net::SocketAddr>,
+    smtp_blocking::ShutdownHandle,
+    std::thread::JoinHandle<std::io::Result<()>>,
+) {
+    let local = "127.0.0.1:0".parse().unwrap();
+    let builder = Server::builder()
+        .bind(local)
+        .implicit_tls_bind(local)
+        .tls(cert.server.clone());
+    let server = more(builder).build().unwrap();
+    let (addr, tls_addr) = (
+        server.local_addr().unwrap(),
+        server.implicit_tls_local_addr(),
+    );
+    let stop = server.shutdown_handle();
+    let serving = std::thread::spawn(move || server.serve(Collect(tx)));
+    (addr, tls_addr, stop, serving)
+}
+
+/// A client ready for MAIL, connected `how`: "implicit" (TLS from the first octet), "unix"
+/// (the Unix-domain socket at `unix`), otherwise plain TCP; "starttls" after STARTTLS;
+/// "greeted" stops after the greeting, before EHLO.
+fn client_at(
+    how: &str,
+    addr: std::net::SocketAddr,
+    tls_addr: Option<std::net::SocketAddr>,
+    unix: Option<&std::path::Path>,
+    cert: &smtp_conformance::TestCert,
+) -> Client {
+    let mut c = match how {
+        "implicit" => Client::connect_tls(tls_addr.unwrap(), &cert.client),
+        "unix" => Client::connect_unix(unix.unwrap()),
+        _ => Client::connect(addr),
+    };
+    if how != "implicit" {
+        c.expect(220);
+    }
+    if how != "greeted" {
+        c.cmd("EHLO client.test", 250);
+    }
+    if how == "starttls" {
+        c.starttls(&cert.client);
+        c.cmd("EHLO client.test", 250);
+    }
+    c
+}
+
 /// At shutdown, connections waiting for their clients (plain, after STARTTLS, implicit TLS,
 /// Unix-domain) are woken from their reads and get `421 4.3.0` (RFC 5321 3.8), while a
 /// message in flight goes on: the server stops when it is done, long before its shutdown
@@ -254,48 +285,18 @@ fn a_large_message_arrives_byte_exact_over_tcp_and_tls() {
 fn idle_connections_are_woken_with_421_at_shutdown() {
     let cert = smtp_conformance::TestCert::new();
     let (tx, messages) = mpsc::channel();
-    let local = "127.0.0.1:0".parse().unwrap();
     let dir = std::env::temp_dir().join(format!("smtp-blocking-wake-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("lmtp.sock");
     let _ = std::fs::remove_file(&path);
     let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    let server = Server::builder()
-        .bind(local)
-        .implicit_tls_bind(local)
-        .tls(cert.server.clone())
-        .unix_listener(unix)
-        .shutdown_timeout(std::time::Duration::from_secs(600))
-        .build()
-        .unwrap();
-    let (addr, tls_addr) = (
-        server.local_addr().unwrap(),
-        server.implicit_tls_local_addr(),
-    );
-    let stop = server.shutdown_handle();
-    let serving = std::thread::spawn(move || server.serve(Collect(tx)));
+    let (addr, tls_addr, stop, serving) = serve_collecting(&cert, tx, |b| {
+        b.unix_listener(unix)
+            .shutdown_timeout(std::time::Duration::from_secs(600))
+    });
     let mut idle = Vec::new();
     for how in ["greeted", "ehlo", "starttls", "implicit", "unix"] {
-        let mut c = match how {
-            "implicit" => Client::connect_tls(tls_addr.unwrap(), &cert.client),
-            "unix" => {
-                let mut c = Client::connect_unix(&path);
-                c.expect(220);
-                c
-            }
-            _ => {
-                let mut c = Client::connect(addr);
-                c.expect(220);
-                c
-            }
-        };
-        if how != "greeted" {
-            c.cmd("EHLO client.test", 250);
-        }
-        if how == "starttls" {
-            c.starttls(&cert.client);
-            c.cmd("EHLO client.test", 250);
-        }
+        let c = client_at(how, addr, tls_addr, Some(&path), &cert);
         idle.push((how, c));
     }
     let mut busy = Client::connect(addr);
