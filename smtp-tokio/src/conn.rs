@@ -357,6 +357,8 @@ impl<H: Handler> Conn<H> {
         loop {
             let mut starttls = false;
             let mut progressed = false;
+            // Body chunks were queued for the handler since it was last polled.
+            let mut fed = false;
             while let Some(event) = self.session.poll_event() {
                 progressed = true;
                 match event {
@@ -377,7 +379,10 @@ impl<H: Handler> Conn<H> {
                             data.set(Some(run_data(handler, self.body.start(), lmtp)));
                         }
                     }
-                    Event::DataChunk(chunk) => self.feed(chunk, data.as_mut()).await,
+                    Event::DataChunk(chunk) => {
+                        fed = true;
+                        self.feed(chunk, data.as_mut()).await;
+                    }
                     Event::DataEnd { size } => {
                         debug!(size, "message received");
                         let result = match self.finish(true, data.as_mut()).await {
@@ -415,6 +420,11 @@ impl<H: Handler> Conn<H> {
                 continue;
             }
             let idle = !self.session.in_transaction();
+            if fed {
+                // The chunks share the read buffer: once the handler has taken (and most
+                // likely dropped) them, the next read reuses its memory instead of a new one.
+                self.poll_data_once(data.as_mut()).await;
+            }
             let receiving = data.is_some();
             // The timer is moved earlier only: one set for an earlier read may fire first, and
             // is then set again (cheaper than resetting it for every read).
@@ -533,6 +543,22 @@ impl<H: Handler> Conn<H> {
             self.body.poll_send(cx, &mut chunk)
         })
         .await;
+    }
+
+    /// Polls the handler's `data` future once, without waiting.
+    async fn poll_data_once<F>(&mut self, mut data: Pin<&mut Option<F>>)
+    where
+        F: Future<Output = (H, Result<Verdict, Error>)>,
+    {
+        let Some(fut) = data.as_mut().as_pin_mut() else {
+            return;
+        };
+        let mut fut = Some(fut);
+        let polled = poll_fn(|cx| Poll::Ready(fut.take().map(|f| poll_caught(f, cx)))).await;
+        if let Some(Poll::Ready(output)) = polled {
+            data.set(None);
+            self.data_done(output);
+        }
     }
 
     /// Ends the body (complete, or abandoned: reads fail) and waits for the handler's verdict.
