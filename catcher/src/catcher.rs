@@ -8,6 +8,7 @@ use smtp_proto::address::{ForwardPath, ReversePath};
 use smtp_proto::conn::{ConnInfo, TlsInfo};
 use smtp_proto::mime::{BodyEvent, MimeEvent, Violation};
 use smtp_proto::{Credentials, Decision, Reply};
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -68,17 +69,28 @@ impl Settings {
     }
 }
 
+/// Room for an address and its angle brackets (most are shorter; longer ones grow the string).
+const ENVELOPE_ROOM: usize = 64;
+
 /// One connection of the catcher: the envelope so far, and the catcher's answer to each
 /// event. Clone a prototype per connection.
+///
+/// The envelope is kept as text, not as the core's addresses: those share the connection's
+/// read buffer, which they would keep from being reused for the next read.
 #[derive(Clone, Debug)]
 pub struct Catcher {
     settings: Arc<Settings>,
     peer: Option<IpAddr>,
-    helo: String,
+    /// Shared with each message (its `Received` field).
+    helo: Arc<str>,
     esmtp: bool,
     tls: Option<TlsInfo>,
-    from: ReversePath,
-    to: Vec<ForwardPath>,
+    /// The reverse-path with its angle brackets.
+    from: String,
+    /// The accepted forward-paths with their angle brackets, separated by commas.
+    to: String,
+    /// How many are in `to`.
+    recipients: usize,
     /// The user that authenticated, if any.
     user: Option<String>,
     /// The connection speaks LMTP.
@@ -91,11 +103,12 @@ impl Catcher {
         Catcher {
             settings,
             peer: None,
-            helo: String::new(),
+            helo: Arc::from(""),
             esmtp: false,
             tls: None,
-            from: ReversePath::Null,
-            to: Vec::new(),
+            from: String::new(),
+            to: String::new(),
+            recipients: 0,
             user: None,
             lmtp: false,
         }
@@ -130,7 +143,7 @@ impl Catcher {
 
     /// HELO/EHLO: accepted, the name kept for the `Received` field.
     pub fn helo(&mut self, domain: &str, esmtp: bool) -> Decision {
-        self.helo = domain.to_owned();
+        self.helo = Arc::from(domain);
         self.esmtp = esmtp;
         Decision::Accept
     }
@@ -142,46 +155,61 @@ impl Catcher {
 
     /// MAIL: accepted.
     pub fn mail(&mut self, from: &ReversePath) -> Decision {
-        self.from = from.clone();
-        self.to.clear();
+        self.from.clear();
+        // Room for most addresses at once (written piece by piece, it would grow twice).
+        self.from.reserve(ENVELOPE_ROOM);
+        let _ = write!(self.from, "{from}");
+        self.reset();
         Decision::Accept
     }
 
     /// RCPT: refused or deferred if `--reject-recipients` / `--defer-recipients` match.
     pub fn rcpt(&mut self, to: &ForwardPath) -> Decision {
-        let address = match to.mailbox() {
-            Some(mailbox) => mailbox.to_string(),
-            None => "Postmaster".to_owned(),
-        };
-        if let Some(reply) = self.settings.policy.check(&address) {
-            info!(to = %to, code = reply.code(), "recipient refused by policy");
-            return Decision::Reject(reply);
+        let policy = &self.settings.policy;
+        if policy.reject.is_some() || policy.defer.is_some() {
+            let address = match to.mailbox() {
+                Some(mailbox) => mailbox.to_string(),
+                None => "Postmaster".to_owned(),
+            };
+            if let Some(reply) = policy.check(&address) {
+                info!(to = %to, code = reply.code(), "recipient refused by policy");
+                return Decision::Reject(reply);
+            }
         }
-        self.to.push(to.clone());
+        match self.recipients {
+            0 => self.to.reserve(ENVELOPE_ROOM),
+            _ => self.to.push(','),
+        }
+        let _ = write!(self.to, "{to}");
+        self.recipients += 1;
         Decision::Accept
     }
 
     /// The transaction was abandoned.
     pub fn reset(&mut self) {
         self.to.clear();
+        self.recipients = 0;
     }
 
     /// The body begins: takes the envelope for a message. [`NewMessage::open`] does the file
     /// IO (run it where blocking is fine).
     pub fn start_message(&mut self) -> NewMessage {
-        let to = std::mem::take(&mut self.to);
-        let recipients: Vec<String> = to.iter().map(ToString::to_string).collect();
-        let tls = self.tls.as_ref().map(ToString::to_string);
+        let tls = self.tls.is_some();
+        let stores = self.settings.maildir.is_some();
         NewMessage {
-            maildir: self.settings.maildir.clone(),
-            return_path: self.from.to_string(),
-            recipients: recipients.join(","),
-            single: to.len() == 1,
-            helo: self.helo.clone(),
+            settings: Arc::clone(&self.settings),
+            return_path: std::mem::take(&mut self.from),
+            recipients: std::mem::take(&mut self.to),
+            single: std::mem::take(&mut self.recipients) == 1,
+            helo: Arc::clone(&self.helo),
             peer: self.peer.unwrap_or([0, 0, 0, 0].into()),
-            by: self.settings.hostname.clone(),
-            protocol: received_protocol(self.lmtp, self.esmtp, tls.is_some(), self.user.is_some()),
-            tls,
+            protocol: received_protocol(self.lmtp, self.esmtp, tls, self.user.is_some()),
+            // Only the `Received` field shows it: not formatted for nothing with `--discard`.
+            tls: self
+                .tls
+                .as_ref()
+                .filter(|_| stores)
+                .map(ToString::to_string),
         }
     }
 }
@@ -189,13 +217,13 @@ impl Catcher {
 /// A message about to be stored: its envelope and trace data, before any file exists.
 #[derive(Debug)]
 pub struct NewMessage {
-    maildir: Option<Maildir>,
+    /// Where it goes (`None` in its `maildir` with `--discard`), and the `by` of `Received`.
+    settings: Arc<Settings>,
     return_path: String,
     recipients: String,
     single: bool,
-    helo: String,
+    helo: Arc<str>,
     peer: IpAddr,
-    by: String,
     protocol: &'static str,
     tls: Option<String>,
 }
@@ -203,7 +231,7 @@ pub struct NewMessage {
 impl NewMessage {
     /// Whether the message goes to a file (not `--discard`): only then is there file IO.
     pub fn stores(&self) -> bool {
-        self.maildir.is_some()
+        self.settings.maildir.is_some()
     }
 
     /// Creates the file in the Maildir's `tmp/` and writes the `Return-Path` and `Received`
@@ -211,14 +239,14 @@ impl NewMessage {
     /// failure is kept: [`Message::finish`] answers `451`.
     pub fn open(self) -> Message {
         let (mut delivery, mut pending, mut failed) = (None, Vec::new(), None);
-        match self.maildir.as_ref().map(Maildir::create) {
+        match self.settings.maildir.as_ref().map(Maildir::create) {
             None => {} // --discard
             Some(Ok(created)) => {
                 let headers = trace_headers(&Trace {
                     return_path: &self.return_path,
                     helo: &self.helo,
                     peer: self.peer,
-                    by: &self.by,
+                    by: &self.settings.hostname,
                     protocol: self.protocol,
                     tls: self.tls.as_deref(),
                     id: created.name(),
