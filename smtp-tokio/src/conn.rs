@@ -89,6 +89,9 @@ struct Conn<H> {
     /// The core's timer, one per connection (cheaper than a new `timeout` per read), moved
     /// earlier when a read needs it, later only when it fires too early (see `drive`).
     timer: Pin<Box<Sleep>>,
+    /// The timer was polled since it was last set: it holds this task's waker, and needs no
+    /// poll until it fires.
+    timer_armed: bool,
     /// `None` while the handler's `data` future holds it (or after it panicked there).
     handler: Option<H>,
     /// The verdict of a `data` future that finished, kept until the message ends.
@@ -146,6 +149,7 @@ pub(crate) async fn serve<H: Handler>(
                     read_size: READ_BUFFER_MIN,
                     // Set by the first read (the timer is only ever moved earlier there).
                     timer: Box::pin(sleep_until(Instant::now() + NOT_YET)),
+                    timer_armed: false,
                     handler,
                     verdict: None,
                     body: BodySender::default(),
@@ -432,6 +436,7 @@ impl<H: Handler> Conn<H> {
             let due = Instant::now() + timer.after;
             if due < self.timer.deadline() {
                 self.timer.as_mut().reset(due);
+                self.timer_armed = false;
             }
             let woke = loop {
                 // Biased: the read first, which is what is ready most often, and without a
@@ -443,7 +448,9 @@ impl<H: Handler> Conn<H> {
                         Some(fut) => poll_caught(fut, cx),
                         None => Poll::Pending,
                     }), if receiving => Woke::Data(output),
-                    () = self.timer.as_mut() => Woke::Timer,
+                    () = poll_fn(|cx| poll_timer(&mut self.timer, &mut self.timer_armed, cx)) => {
+                        Woke::Timer
+                    }
                     // No waker of its own: the shutdown wakes this task through the deadline
                     // future of `serve`, which waits for the same change.
                     () = poll_fn(|_| match self.stopping.has_changed() {
@@ -452,7 +459,10 @@ impl<H: Handler> Conn<H> {
                     }), if idle => Woke::Stop,
                 };
                 match woke {
-                    Woke::Timer if Instant::now() < due => self.timer.as_mut().reset(due),
+                    Woke::Timer if Instant::now() < due => {
+                        self.timer.as_mut().reset(due);
+                        self.timer_armed = false;
+                    }
                     woke => break woke,
                 }
             };
@@ -652,6 +662,19 @@ impl<H: Handler> Conn<H> {
             smtp_proto::trace::trace_output(bytes).for_each(|l| trace!("S: {l}"));
         }
     }
+}
+
+/// Polls the connection's timer, or not: once it has been polled (with budget to spare, so
+/// that it registered this task's waker) after it was last set, it wakes the task when it
+/// fires, and only then needs another poll. The task is woken far more often by the socket
+/// than by the timer, and a poll of the timer costs more than a look at whether it fired.
+fn poll_timer(timer: &mut Pin<Box<Sleep>>, armed: &mut bool, cx: &mut Context<'_>) -> Poll<()> {
+    if *armed && !timer.is_elapsed() {
+        return Poll::Pending;
+    }
+    // Out of budget, the poll is refused before the timer registers the waker.
+    *armed = tokio::task::coop::has_budget_remaining();
+    timer.as_mut().poll(cx)
 }
 
 /// Logs a handler's answer that did not fit the event (the core answered it with a local

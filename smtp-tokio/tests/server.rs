@@ -214,6 +214,30 @@ async fn command_and_data_timeouts_close_with_421() {
     server.stop().await;
 }
 
+/// The connection's timer is set once and moved only when it fires early: commands that keep
+/// coming before the timeout keep the connection open past the first deadline, and silence
+/// after them still ends it.
+#[tokio::test]
+async fn activity_moves_the_timeout_and_silence_still_ends_the_connection() {
+    let mut timeouts = Timeouts::default();
+    timeouts.command = Duration::from_millis(600);
+    let (recorder, _seen) = Recorder::new();
+    let server = Running::start(Server::builder().timeouts(timeouts), recorder).await;
+    let mut client = Client::connect(server.addr).await;
+    client.hello().await;
+    // Twice the timeout in all, one command every third of it.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(client.cmd("NOOP").await, "250 2.0.0 OK");
+    }
+    assert_eq!(
+        client.reply().await,
+        "421 4.4.2 localhost Timeout exceeded, closing connection"
+    );
+    client.expect_eof().await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn too_large_message_is_refused_and_the_handler_told() {
     let (tx, mut outcomes) = mpsc::unbounded_channel();
