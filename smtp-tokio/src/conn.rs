@@ -156,6 +156,9 @@ pub(crate) async fn serve<H: Handler>(
                     stopping,
                 };
                 tokio::select! {
+                    // Biased: no random draw each time the connection is woken; the deadline
+                    // is still polled whenever the connection waits.
+                    biased;
                     r = conn.run(leftover) => r,
                     () = deadline.as_mut() => {
                         debug!("shutdown deadline: closing");
