@@ -326,10 +326,12 @@ impl Server {
             let handler = permit.as_ref().map(|_| handler.clone());
             let shared = Arc::clone(&shared);
             let stopping = stopping.clone();
-            connections.spawn(async move {
+            // Boxed: the connection's future is large (see `conn`), and spawning moves it
+            // several times before it lands in its task; a box moves as a pointer.
+            connections.spawn(Box::pin(async move {
                 conn::serve(shared, accepted, handler, stopping).await;
                 drop(permit);
-            });
+            }));
         }
         drop((plain, implicit, unix));
         tracing::info!(connections = connections.len(), "shutting down");
