@@ -301,14 +301,15 @@ impl Server {
         let mut connections = JoinSet::new();
         let mut signal = std::pin::pin!(signal);
         loop {
+            // The connections that ended are reaped here, between accepts, not waited for: a
+            // wait would wake this task (often on another thread) at the end of every one.
+            while let Some(done) = connections.try_join_next() {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "connection task failed");
+                }
+            }
             let accepted = tokio::select! {
                 () = &mut signal => break,
-                Some(done) = connections.join_next(), if !connections.is_empty() => {
-                    if let Err(e) = done {
-                        tracing::error!(error = %e, "connection task failed");
-                    }
-                    continue;
-                }
                 r = accept(plain.as_ref(), false) => r,
                 r = accept(implicit.as_ref(), true) => r,
                 r = accept_unix(unix.as_ref()) => r,
