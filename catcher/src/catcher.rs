@@ -4,11 +4,10 @@
 
 use crate::{received_protocol, trace_headers, Args, AuthFile, Delivery, Maildir};
 use crate::{RecipientPolicy, Trace};
-use smtp_proto::address::{ForwardPath, ReversePath};
+use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::conn::{ConnInfo, TlsInfo};
 use smtp_proto::mime::{BodyEvent, MimeEvent, Violation};
 use smtp_proto::{Credentials, Decision, Reply};
-use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -71,6 +70,16 @@ impl Settings {
 
 /// Room for an address and its angle brackets (most are shorter; longer ones grow the string).
 const ENVELOPE_ROOM: usize = 64;
+
+/// Appends a path as its `Display` writes it, `<mailbox>` (or `<` `without` `>`), without the
+/// formatting machinery, with room for most addresses at once.
+fn push_path(out: &mut String, mailbox: Option<&Mailbox>, without: &str) {
+    let text = mailbox.map_or(without, Mailbox::as_str);
+    out.reserve(text.len().max(ENVELOPE_ROOM - 2) + 2);
+    out.push('<');
+    out.push_str(text);
+    out.push('>');
+}
 
 /// One connection of the catcher: the envelope so far, and the catcher's answer to each
 /// event. Clone a prototype per connection.
@@ -156,9 +165,7 @@ impl Catcher {
     /// MAIL: accepted.
     pub fn mail(&mut self, from: &ReversePath) -> Decision {
         self.from.clear();
-        // Room for most addresses at once (written piece by piece, it would grow twice).
-        self.from.reserve(ENVELOPE_ROOM);
-        let _ = write!(self.from, "{from}");
+        push_path(&mut self.from, from.mailbox(), "");
         self.reset();
         Decision::Accept
     }
@@ -176,11 +183,10 @@ impl Catcher {
                 return Decision::Reject(reply);
             }
         }
-        match self.recipients {
-            0 => self.to.reserve(ENVELOPE_ROOM),
-            _ => self.to.push(','),
+        if self.recipients > 0 {
+            self.to.push(',');
         }
-        let _ = write!(self.to, "{to}");
+        push_path(&mut self.to, to.mailbox(), "Postmaster");
         self.recipients += 1;
         Decision::Accept
     }
@@ -431,6 +437,43 @@ mod tests {
         for to in to {
             catcher.rcpt(&ForwardPath::Mailbox(to.parse().unwrap()));
         }
+    }
+
+    /// The envelope kept as text reads as the paths' `Display`: angle brackets, `<>`,
+    /// `<Postmaster>`, recipients joined with commas; a new MAIL starts afresh.
+    #[test]
+    fn the_envelope_text_is_the_paths_display() {
+        let dir = std::env::temp_dir().join(format!("catcher-text-{}", std::process::id()));
+        let mut catcher = Catcher::new(settings(&dir, &[]));
+        let to = [
+            ForwardPath::Mailbox("x@y.test".parse().unwrap()),
+            ForwardPath::Postmaster,
+            ForwardPath::Mailbox("\"quoted local\"@y.test".parse().unwrap()),
+        ];
+        for from in [
+            ReversePath::Null,
+            ReversePath::Mailbox("a@b.test".parse().unwrap()),
+        ] {
+            catcher.mail(&ReversePath::Mailbox("earlier@b.test".parse().unwrap()));
+            catcher.rcpt(&to[0]);
+            assert_eq!(catcher.mail(&from), Decision::Accept);
+            for to in &to {
+                assert_eq!(catcher.rcpt(to), Decision::Accept);
+            }
+            let message = catcher.start_message();
+            assert_eq!(message.return_path, from.to_string());
+            let all: Vec<String> = to.iter().map(ToString::to_string).collect();
+            assert_eq!(message.recipients, all.join(","));
+            assert!(!message.single);
+        }
+        catcher.mail(&ReversePath::Null);
+        catcher.rcpt(&to[1]);
+        let message = catcher.start_message();
+        assert_eq!(
+            (message.recipients.as_str(), message.single),
+            ("<Postmaster>", true)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
