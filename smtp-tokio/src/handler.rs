@@ -27,6 +27,13 @@ pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// Implement the methods with `async fn`; the futures must be `Send`.
 ///
+/// The addresses and parameters the methods are given share the connection's read buffer
+/// (they are not copied out of it): a clone kept past the call keeps that buffer alive, and
+/// the connection's next read then allocates a new one. Cheap for a few messages; a handler
+/// that keeps the envelope of every message can keep it as text instead
+/// ([`Mailbox::as_str`](crate::proto::address::Mailbox::as_str)), as the example `smtpd`
+/// does.
+///
 /// ```
 /// use smtp_tokio::proto::address::ForwardPath;
 /// use smtp_tokio::proto::params::RcptParams;
