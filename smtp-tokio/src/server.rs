@@ -303,11 +303,7 @@ impl Server {
         loop {
             // The connections that ended are reaped here, between accepts, not waited for: a
             // wait would wake this task (often on another thread) at the end of every one.
-            while let Some(done) = connections.try_join_next() {
-                if let Err(e) = done {
-                    tracing::error!(error = %e, "connection task failed");
-                }
-            }
+            reap(&mut connections);
             let accepted = tokio::select! {
                 () = &mut signal => break,
                 r = accept(plain.as_ref(), false) => r,
@@ -335,6 +331,8 @@ impl Server {
             }));
         }
         drop((plain, implicit, unix));
+        // Counted after the ended ones are reaped: the connections still open.
+        reap(&mut connections);
         tracing::info!(connections = connections.len(), "shutting down");
         let _ = stop.send(Some(Instant::now() + shutdown_timeout));
         while let Some(done) = connections.join_next().await {
@@ -343,6 +341,15 @@ impl Server {
             }
         }
         Ok(())
+    }
+}
+
+/// Takes the connection tasks that have ended out of the set, logging any that failed.
+fn reap(connections: &mut JoinSet<()>) {
+    while let Some(done) = connections.try_join_next() {
+        if let Err(e) = done {
+            tracing::error!(error = %e, "connection task failed");
+        }
     }
 }
 
