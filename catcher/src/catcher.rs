@@ -68,6 +68,9 @@ impl Settings {
     }
 }
 
+/// The forward-path `<Postmaster>` without its angle brackets (RFC 5321 4.1.1.3).
+const POSTMASTER: &str = "Postmaster";
+
 /// Room for an address and its angle brackets (most are shorter; longer ones grow the string).
 const ENVELOPE_ROOM: usize = 64;
 
@@ -172,21 +175,16 @@ impl Catcher {
 
     /// RCPT: refused or deferred if `--reject-recipients` / `--defer-recipients` match.
     pub fn rcpt(&mut self, to: &ForwardPath) -> Decision {
-        let policy = &self.settings.policy;
-        if policy.reject.is_some() || policy.defer.is_some() {
-            let address = match to.mailbox() {
-                Some(mailbox) => mailbox.to_string(),
-                None => "Postmaster".to_owned(),
-            };
-            if let Some(reply) = policy.check(&address) {
-                info!(to = %to, code = reply.code(), "recipient refused by policy");
-                return Decision::Reject(reply);
-            }
+        // The address as `Display` writes it, borrowed: no string is made for the check.
+        let address = to.mailbox().map_or(POSTMASTER, Mailbox::as_str);
+        if let Some(reply) = self.settings.policy.check(address) {
+            info!(to = %to, code = reply.code(), "recipient refused by policy");
+            return Decision::Reject(reply);
         }
         if self.recipients > 0 {
             self.to.push(',');
         }
-        push_path(&mut self.to, to.mailbox(), "Postmaster");
+        push_path(&mut self.to, to.mailbox(), POSTMASTER);
         self.recipients += 1;
         Decision::Accept
     }
