@@ -30,17 +30,36 @@ impl Handler for Streaming {
 }
 
 fn start(handler: Streaming) -> (std::net::SocketAddr, impl FnOnce()) {
-    let server = Server::builder()
-        .bind("127.0.0.1:0".parse().unwrap())
-        .build()
-        .unwrap();
-    let addr = server.local_addr().unwrap();
-    let stop = server.shutdown_handle();
-    let serving = std::thread::spawn(move || server.serve(handler));
+    let builder = Server::builder().bind("127.0.0.1:0".parse().unwrap());
+    let (addr, _, stop, serving) = serve_in_thread(builder, handler);
     (addr, move || {
         stop.shutdown();
         serving.join().unwrap().unwrap();
     })
+}
+
+/// A server serving in a thread: (address, implicit TLS address if any, its shutdown handle,
+/// the serving thread).
+type Serving = (
+    std::net::SocketAddr,
+    Option<std::net::SocketAddr>,
+    smtp_blocking::ShutdownHandle,
+    std::thread::JoinHandle<std::io::Result<()>>,
+);
+
+/// The server `builder` makes, serving `handler` in a thread.
+fn serve_in_thread<H: Handler + Clone + Send + 'static>(
+    builder: smtp_blocking::Builder,
+    handler: H,
+) -> Serving {
+    let server = builder.build().unwrap();
+    let (addr, tls_addr) = (
+        server.local_addr().unwrap(),
+        server.implicit_tls_local_addr(),
+    );
+    let stop = server.shutdown_handle();
+    let serving = std::thread::spawn(move || server.serve(handler));
+    (addr, tls_addr, stop, serving)
 }
 
 #[test]
@@ -220,31 +239,18 @@ fn a_large_message_arrives_byte_exact_over_tcp_and_tls() {
 }
 
 /// The server of the tests below on 127.0.0.1, plain and implicit TLS, with what `more` adds
-/// to its builder, serving [`Collect`] in a thread: (address, implicit TLS address, its
-/// shutdown handle, the serving thread).
+/// to its builder, serving [`Collect`] in a thread.
 fn serve_collecting(
     cert: &smtp_conformance::TestCert,
     tx: mpsc::Sender<Vec<u8>>,
     more: impl FnOnce(smtp_blocking::Builder) -> smtp_blocking::Builder,
-) -> (
-    std::net::SocketAddr,
-    Option<std::net::SocketAddr>,
-    smtp_blocking::ShutdownHandle,
-    std::thread::JoinHandle<std::io::Result<()>>,
-) {
+) -> Serving {
     let local = "127.0.0.1:0".parse().unwrap();
     let builder = Server::builder()
         .bind(local)
         .implicit_tls_bind(local)
         .tls(cert.server.clone());
-    let server = more(builder).build().unwrap();
-    let (addr, tls_addr) = (
-        server.local_addr().unwrap(),
-        server.implicit_tls_local_addr(),
-    );
-    let stop = server.shutdown_handle();
-    let serving = std::thread::spawn(move || server.serve(Collect(tx)));
-    (addr, tls_addr, stop, serving)
+    serve_in_thread(more(builder), Collect(tx))
 }
 
 /// A client ready for MAIL, connected `how`: "implicit" (TLS from the first octet), "unix"
