@@ -4,8 +4,8 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use smtp_benches::{
-    body, command_mix, mail_parser_leaves, mime_message, parse_mime, reads_buf, run_session,
-    run_session_buf, seed_session_input, COMMANDS_PER_MIX,
+    body, command_mix, mail_parser_leaves, mime_message, parse_mime, prose_body, reads_buf,
+    run_session, run_session_buf, seed_session_input, COMMANDS_PER_MIX,
 };
 use smtp_proto::{BareLineEndings, Config};
 use std::hint::black_box;
@@ -65,12 +65,15 @@ fn command_parsing(c: &mut Criterion) {
 fn data_decoding(c: &mut Criterion) {
     let config = Arc::new(Config::new("bench.example"));
     let mut g = c.benchmark_group("data_1MiB");
-    for (name, line_len, dot_every) in [
-        ("78-octet lines", 78, 0),
-        ("998-octet lines", 998, 0),
-        ("78-octet lines, every 4th dot-stuffed", 78, 4),
+    for (name, body) in [
+        ("78-octet lines", body(1 << 20, 78, 0)),
+        ("998-octet lines", body(1 << 20, 998, 0)),
+        (
+            "78-octet lines, every 4th dot-stuffed",
+            body(1 << 20, 78, 4),
+        ),
+        ("prose in 78-octet lines", prose_body(1 << 20, 78)),
     ] {
-        let body = body(1 << 20, line_len, dot_every);
         g.throughput(Throughput::Bytes(body.len() as u64));
         let mut input =
             b"EHLO c.example\r\nMAIL FROM:<a@c.example>\r\nRCPT TO:<b@d.example>\r\nDATA\r\n"

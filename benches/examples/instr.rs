@@ -2,7 +2,8 @@
 //! how busy the machine is: `valgrind --tool=callgrind target/release/examples/instr WORKLOAD N`.
 //! Workloads: seed, commands-ours, commands-stalwart, and DATA with 1 MiB bodies:
 //! data78-ours, data78-stalwart (78-octet lines), data998-ours, data998-stalwart (998-octet
-//! lines), datadots-ours, datadots-stalwart (78-octet lines, every fourth dot-stuffed).
+//! lines), datadots-ours, datadots-stalwart (78-octet lines, every fourth dot-stuffed),
+//! dataprose-ours-buf, dataprose-stalwart (prose, a dot every 45 octets or so).
 //! A `-buf` suffix on ours hands the reads over without a copy (measure with
 //! `--toggle-collect='smtp_benches::run_session_buf*'`, which leaves out the set-up); a further
 //! `-accept` suffix accepts bare CR/LF instead of looking for them (Stalwart does not look).
@@ -11,8 +12,8 @@
 //! feed it (`--toggle-collect='smtp_benches::run_session_reused*'`).
 
 use smtp_benches::{
-    body, command_mix, mail_parser_leaves, mime_message, parse_mime, reads_buf, run_session,
-    run_session_buf, run_session_reused, seed_session_input,
+    body, command_mix, mail_parser_leaves, mime_message, parse_mime, prose_body, reads_buf,
+    run_session, run_session_buf, run_session_reused, seed_session_input,
 };
 use smtp_proto::{BareLineEndings, Config};
 use std::hint::black_box;
@@ -36,8 +37,7 @@ fn main() {
     let mut ours = b"EHLO client.example\r\n".to_vec();
     ours.extend_from_slice(&mix);
     // (ours: the whole session's input; Stalwart's: the terminated body) per DATA workload.
-    let data = |line_len: usize, dot_every: usize| {
-        let body = body(1 << 20, line_len, dot_every);
+    let data = |body: Vec<u8>| {
         let mut ours =
             b"EHLO c\r\nMAIL FROM:<a@c.example>\r\nRCPT TO:<b@d.example>\r\nDATA\r\n".to_vec();
         ours.extend_from_slice(&body);
@@ -46,9 +46,10 @@ fn main() {
         terminated.extend_from_slice(b".\r\n");
         (ours, terminated)
     };
-    let (data78, data78_stalwart) = data(78, 0);
-    let (data998, data998_stalwart) = data(998, 0);
-    let (datadots, datadots_stalwart) = data(78, 4);
+    let (data78, data78_stalwart) = data(body(1 << 20, 78, 0));
+    let (data998, data998_stalwart) = data(body(1 << 20, 998, 0));
+    let (datadots, datadots_stalwart) = data(body(1 << 20, 78, 4));
+    let (dataprose, dataprose_stalwart) = data(prose_body(1 << 20, 78));
     let seed = seed_session_input();
     // 100 messages of 1 KiB on one connection, each command and each body its own read, as
     // smtp-load sends them one by one: what the core costs per message in the e2e runs.
@@ -91,6 +92,7 @@ fn main() {
             "data78-ours-buf" => data_ours_buf(&config, &data78),
             "data998-ours-buf" => data_ours_buf(&config, &data998),
             "datadots-ours-buf" => data_ours_buf(&config, &datadots),
+            "dataprose-ours-buf" => data_ours_buf(&config, &dataprose),
             "msg1k-ours" => {
                 let reads: Vec<&[u8]> = msg1k.iter().map(|r| &r[..]).collect();
                 black_box(run_session_reused(&config, &reads));
@@ -116,6 +118,7 @@ fn main() {
             "data78-stalwart" => data_stalwart(&data78_stalwart),
             "data998-stalwart" => data_stalwart(&data998_stalwart),
             "datadots-stalwart" => data_stalwart(&datadots_stalwart),
+            "dataprose-stalwart" => data_stalwart(&dataprose_stalwart),
             other => panic!("unknown workload {other}"),
         }
     }

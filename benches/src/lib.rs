@@ -160,6 +160,39 @@ pub fn body(n: usize, line_len: usize, dot_every: usize) -> Vec<u8> {
     out
 }
 
+/// About `n` octets of prose: sentences (a dot every 45 octets or so) wrapped into lines of
+/// at most `line_len` octets with CRLF, none of them starting with a dot. The body where a
+/// search for dots alone does worst.
+pub fn prose_body(n: usize, line_len: usize) -> Vec<u8> {
+    const SENTENCES: [&str; 4] = [
+        "The quick brown fox jumps over the lazy dog.",
+        "Mail servers must not end the data early.",
+        "See https://example.com/a.b/c.d for details.",
+        "Version 1.2.3 fixed it, e.g. in v. 4.",
+    ];
+    let mut out = Vec::with_capacity(n + line_len);
+    let mut line = 0;
+    for sentence in SENTENCES.iter().cycle() {
+        if out.len() >= n {
+            break;
+        }
+        for word in sentence.split(' ') {
+            if line > 0 && line + 1 + word.len() > line_len - 2 {
+                out.extend_from_slice(b"\r\n");
+                line = 0;
+            }
+            if line > 0 {
+                out.push(b' ');
+                line += 1;
+            }
+            out.extend_from_slice(word.as_bytes());
+            line += word.len();
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 /// A realistic pipelined command mix: one transaction's envelope, repeated.
 pub fn command_mix(transactions: usize) -> Vec<u8> {
     let one = b"MAIL FROM:<sender.name@example.com> SIZE=12345 BODY=8BITMIME\r\n\
