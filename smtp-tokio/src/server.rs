@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 #[cfg(unix)]
 use tokio::net::UnixListener;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// Stands in for `tokio::net::UnixListener` where there is none: never constructed.
 #[cfg(not(unix))]
@@ -30,12 +30,52 @@ enum Listen {
 }
 
 impl Listen {
-    async fn open(self) -> io::Result<TcpListener> {
+    async fn open(self) -> io::Result<Listener> {
         match self {
-            Listen::Addr(addr) => TcpListener::bind(addr).await,
-            Listen::Listener(listener) => Ok(listener),
+            Listen::Addr(addr) => {
+                // As `TcpListener::bind` does (mio), plus TCP_NODELAY for the connections.
+                let socket = match addr {
+                    SocketAddr::V4(_) => TcpSocket::new_v4()?,
+                    SocketAddr::V6(_) => TcpSocket::new_v6()?,
+                };
+                #[cfg(not(windows))]
+                socket.set_reuseaddr(true)?;
+                let nodelay_inherited =
+                    cfg!(target_os = "linux") && socket.set_nodelay(true).is_ok();
+                socket.bind(addr)?;
+                let tcp = socket.listen(128)?;
+                let bound = tcp.local_addr()?;
+                // Bound by us to one address (no `IP_TRANSPARENT`): every connection's local
+                // address is the listener's. A wildcard's depends on the connection.
+                let one = match bound {
+                    SocketAddr::V4(v4) => !v4.ip().is_unspecified(),
+                    SocketAddr::V6(v6) => !v6.ip().is_unspecified() && v6.scope_id() == 0,
+                };
+                Ok(Listener {
+                    tcp,
+                    local: one.then_some(bound),
+                    nodelay_inherited,
+                })
+            }
+            Listen::Listener(tcp) => Ok(Listener {
+                tcp,
+                local: None,
+                nodelay_inherited: false,
+            }),
         }
     }
+}
+
+/// A TCP listener, and what the sockets it accepts get from it: two system calls per
+/// connection fewer (`getsockname`, `setsockopt`) when it was bound here.
+#[derive(Debug)]
+struct Listener {
+    tcp: TcpListener,
+    /// The local address of every connection, when the listener was bound here to one
+    /// address; `None`: ask each socket.
+    local: Option<SocketAddr>,
+    /// Accepted sockets inherit TCP_NODELAY from the listener (Linux), which has it.
+    nodelay_inherited: bool,
 }
 
 /// Configures a [`Server`]. Start from [`Server::builder`].
@@ -240,8 +280,8 @@ impl Builder {
 #[derive(Debug)]
 pub struct Server {
     shared: Arc<Shared>,
-    plain: Option<TcpListener>,
-    implicit: Option<TcpListener>,
+    plain: Option<Listener>,
+    implicit: Option<Listener>,
     unix: Option<UnixListener>,
     max_connections: usize,
     shutdown_timeout: Duration,
@@ -266,12 +306,12 @@ impl Server {
 
     /// The address of the SMTP listener.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.plain.as_ref().and_then(|l| l.local_addr().ok())
+        self.plain.as_ref().and_then(|l| l.tcp.local_addr().ok())
     }
 
     /// The address of the implicit-TLS listener.
     pub fn implicit_tls_local_addr(&self) -> Option<SocketAddr> {
-        self.implicit.as_ref().and_then(|l| l.local_addr().ok())
+        self.implicit.as_ref().and_then(|l| l.tcp.local_addr().ok())
     }
 
     /// Serves connections until the process ends, each with its own clone of `handler`.
@@ -353,18 +393,29 @@ fn reap(connections: &mut JoinSet<()>) {
     }
 }
 
-async fn accept(listener: Option<&TcpListener>, implicit_tls: bool) -> io::Result<Accepted> {
+async fn accept(listener: Option<&Listener>, implicit_tls: bool) -> io::Result<Accepted> {
     let Some(listener) = listener else {
         return pending().await;
     };
-    let (tcp, peer) = listener.accept().await?;
-    let local = tcp.local_addr()?;
-    let _ = tcp.set_nodelay(true);
+    let (tcp, info) = accept_tcp(listener).await?;
     Ok(Accepted {
         io: Box::new(tcp),
-        info: ConnInfo::new(peer, local),
+        info,
         implicit_tls,
     })
+}
+
+/// Accepts a TCP connection, with TCP_NODELAY and its addresses.
+async fn accept_tcp(listener: &Listener) -> io::Result<(TcpStream, ConnInfo)> {
+    let (tcp, peer) = listener.tcp.accept().await?;
+    let local = match listener.local {
+        Some(local) => local,
+        None => tcp.local_addr()?,
+    };
+    if !listener.nodelay_inherited {
+        let _ = tcp.set_nodelay(true);
+    }
+    Ok((tcp, ConnInfo::new(peer, local)))
 }
 
 #[cfg(not(unix))]
@@ -391,4 +442,32 @@ async fn accept_unix(listener: Option<&UnixListener>) -> io::Result<Accepted> {
         info: ConnInfo::unix(path),
         implicit_tls: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever the listener, accepted sockets have TCP_NODELAY (replies are not held back
+    /// by Nagle's algorithm) and the local address the client connected to, not the
+    /// listener's wildcard.
+    #[tokio::test]
+    async fn accepted_sockets_have_nodelay_and_their_local_address() {
+        let bound_here = |addr: &str| Listen::Addr(addr.parse().unwrap());
+        let given = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        for (listen, one) in [
+            (bound_here("127.0.0.1:0"), true),
+            (bound_here("0.0.0.0:0"), false),
+            (Listen::Listener(given), false),
+        ] {
+            let listener = listen.open().await.unwrap();
+            assert_eq!(listener.local.is_some(), one, "{listener:?}");
+            let port = listener.tcp.local_addr().unwrap().port();
+            let client = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let (tcp, info) = accept_tcp(&listener).await.unwrap();
+            assert!(tcp.nodelay().unwrap(), "{listener:?}");
+            assert_eq!(info.local, client.peer_addr().unwrap(), "{listener:?}");
+            assert_eq!(info.peer, client.local_addr().unwrap(), "{listener:?}");
+        }
+    }
 }
