@@ -75,7 +75,7 @@ enum Woke<H> {
     Stop,
 }
 
-struct Conn<H> {
+struct Conn<'t, H> {
     shared: Arc<Shared>,
     info: ConnInfo,
     session: Session,
@@ -88,7 +88,8 @@ struct Conn<H> {
     read_size: usize,
     /// The core's timer, one per connection (cheaper than a new `timeout` per read), moved
     /// earlier when a read needs it, later only when it fires too early (see `drive`).
-    timer: Pin<Box<Sleep>>,
+    /// Pinned in the connection's task (not a box of its own).
+    timer: Pin<&'t mut Sleep>,
     /// The timer was polled since it was last set: it holds this task's waker, and needs no
     /// poll until it fires.
     timer_armed: bool,
@@ -140,6 +141,8 @@ pub(crate) async fn serve<H: Handler>(
             Ok(None) => Ok(()),
             Err(e) => Err(e),
             Ok(Some((session, leftover))) => {
+                // Set by the first read (the timer is only ever moved earlier there).
+                let timer = pin!(sleep_until(Instant::now() + NOT_YET));
                 let mut conn = Conn {
                     shared,
                     info,
@@ -147,8 +150,7 @@ pub(crate) async fn serve<H: Handler>(
                     io,
                     buf,
                     read_size: READ_BUFFER_MIN,
-                    // Set by the first read (the timer is only ever moved earlier there).
-                    timer: Box::pin(sleep_until(Instant::now() + NOT_YET)),
+                    timer,
                     timer_armed: false,
                     handler,
                     verdict: None,
@@ -329,7 +331,7 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
     }
 }
 
-impl<H: Handler> Conn<H> {
+impl<H: Handler> Conn<'_, H> {
     async fn run(&mut self, leftover: Bytes) -> io::Result<()> {
         if !leftover.is_empty() {
             // Sent with the PROXY header, before the greeting: early input for the session.
@@ -671,7 +673,7 @@ impl<H: Handler> Conn<H> {
 /// that it registered this task's waker) after it was last set, it wakes the task when it
 /// fires, and only then needs another poll. The task is woken far more often by the socket
 /// than by the timer, and a poll of the timer costs more than a look at whether it fired.
-fn poll_timer(timer: &mut Pin<Box<Sleep>>, armed: &mut bool, cx: &mut Context<'_>) -> Poll<()> {
+fn poll_timer(timer: &mut Pin<&mut Sleep>, armed: &mut bool, cx: &mut Context<'_>) -> Poll<()> {
     if *armed && !timer.is_elapsed() {
         return Poll::Pending;
     }
