@@ -30,7 +30,7 @@ pub(crate) struct Shared {
 
 /// An accepted connection, as the listener gave it.
 pub(crate) struct Accepted {
-    pub io: Box<dyn Io>,
+    pub io: Stream,
     /// The socket's addresses, or its path for a Unix-domain connection.
     pub info: ConnInfo,
     /// The listener is the implicit-TLS one.
@@ -40,6 +40,109 @@ pub(crate) struct Accepted {
 /// Any stream the loop can drive: TCP, then TLS over it after STARTTLS.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A connection's stream: TCP as accepted, which the loop reads as the floor sink does (see
+/// [`Stream::poll_read_buf`]), or any other (Unix-domain, TLS, a PROXY header's leftover
+/// chained in front).
+pub(crate) enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Other(Box<dyn Io>),
+}
+
+impl Stream {
+    /// A placeholder, while the stream is moved into a TLS session or a chain.
+    fn none() -> Stream {
+        Stream::Other(Box::new(tokio::io::empty()))
+    }
+
+    /// Reads into the spare capacity of `buf`.
+    ///
+    /// A TCP socket is read whenever the last read did not end in `WouldBlock`, even after a
+    /// short read (after which the stream's own `poll_read` waits for the next readiness
+    /// event): in SMTP the client's next command often arrives while its reply is being
+    /// written, and this read then finds it at the cost of one system call, where waiting
+    /// costs a turn of the IO driver and a wake-up of this task. The task's budget is taken
+    /// as `poll_read` takes it: a client that keeps sending cannot hold up the worker's other
+    /// tasks.
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        match self {
+            Stream::Tcp(tcp) => loop {
+                let coop = ready!(tokio::task::coop::poll_proceed(cx));
+                match tcp.try_read_buf(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => drop(coop),
+                    done => {
+                        coop.made_progress();
+                        return Poll::Ready(done);
+                    }
+                }
+                ready!(tcp.poll_read_ready(cx))?;
+            },
+            Stream::Other(io) => pin!(io.read_buf(buf)).poll(cx),
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Stream::Other(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Stream::Other(io) => Pin::new(io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
+            Stream::Other(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Stream::Other(io) => Pin::new(io).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
+            Stream::Other(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Tcp(tcp) => tcp.is_write_vectored(),
+            Stream::Other(io) => io.is_write_vectored(),
+        }
+    }
+}
 
 /// Reads start small (an idle connection costs little memory: issue 8 holds 10,000 of them)
 /// and the buffer grows, up to 16 KiB, while reads fill it.
@@ -79,7 +182,7 @@ struct Conn<'t, H> {
     shared: Arc<Shared>,
     info: ConnInfo,
     session: Session,
-    io: Box<dyn Io>,
+    io: Stream,
     /// Read into, then handed to the session without a copy
     /// ([`Session::handle_input_buf`]); body chunks share it. Once the session has consumed a
     /// read and the handler has dropped its chunks, the next read reuses the same memory.
@@ -184,7 +287,7 @@ pub(crate) async fn serve<H: Handler>(
 /// `421` would first cost a handshake).
 async fn open<H: Handler>(
     shared: &Shared,
-    io: &mut Box<dyn Io>,
+    io: &mut Stream,
     buf: &mut BytesMut,
     info: &mut ConnInfo,
     handler: Option<&mut H>,
@@ -198,9 +301,12 @@ async fn open<H: Handler>(
         if !leftover.is_empty() {
             // The start of the ClientHello came with the PROXY header.
             let prefix = std::io::Cursor::new(std::mem::take(&mut leftover));
-            let plain = std::mem::replace(io, Box::new(tokio::io::duplex(1).0));
+            let plain = std::mem::replace(io, Stream::none());
             let (read, write) = tokio::io::split(plain);
-            *io = Box::new(tokio::io::join(AsyncReadExt::chain(prefix, read), write));
+            *io = Stream::Other(Box::new(tokio::io::join(
+                AsyncReadExt::chain(prefix, read),
+                write,
+            )));
         }
         handshake(shared, io, info).await?;
     }
@@ -230,7 +336,7 @@ async fn open<H: Handler>(
 /// for the session or the TLS acceptor. An error closes the connection without a reply.
 async fn proxy_header(
     shared: &Shared,
-    io: &mut Box<dyn Io>,
+    io: &mut Stream,
     buf: &mut BytesMut,
     info: &mut ConnInfo,
 ) -> io::Result<Bytes> {
@@ -276,14 +382,10 @@ async fn proxy_header(
 
 /// The TLS handshake on the current stream (implicit TLS, or after STARTTLS), bounded by the
 /// handshake timeout.
-async fn handshake(
-    shared: &Shared,
-    io: &mut Box<dyn Io>,
-    info: &mut ConnInfo,
-) -> io::Result<TlsInfo> {
+async fn handshake(shared: &Shared, io: &mut Stream, info: &mut ConnInfo) -> io::Result<TlsInfo> {
     let acceptor = TlsAcceptor::from(shared.tls.clone().ok_or(io::ErrorKind::Unsupported)?);
     let after = shared.config.timeouts.tls_handshake;
-    let plain = std::mem::replace(io, Box::new(tokio::io::duplex(1).0));
+    let plain = std::mem::replace(io, Stream::none());
     // Boxed: the handshake's state is large (1.5 KiB), and would otherwise take room in every
     // connection's task, twice (implicit TLS, STARTTLS), handshake or not.
     let tls = timed(after, Box::pin(acceptor.accept(plain))).await?;
@@ -291,7 +393,7 @@ async fn handshake(
     tracing::Span::current().record("tls", tracing::field::display(&tls_info));
     debug!(info = %tls_info, "TLS established");
     info.tls = Some(tls_info.clone());
-    *io = Box::new(tls);
+    *io = Stream::Other(Box::new(tls));
     Ok(tls_info)
 }
 
@@ -448,7 +550,7 @@ impl<H: Handler> Conn<'_, H> {
                 // random draw per read.
                 let woke = tokio::select! {
                     biased;
-                    read = self.io.read_buf(&mut self.buf) => Woke::Read(read),
+                    read = poll_fn(|cx| self.io.poll_read_buf(cx, &mut self.buf)) => Woke::Read(read),
                     output = poll_fn(|cx| match data.as_mut().as_pin_mut() {
                         Some(fut) => poll_caught(fut, cx),
                         None => Poll::Pending,
@@ -761,7 +863,7 @@ mod tests {
         let (_stop, stopping) = watch::channel(None);
         let any = ([0, 0, 0, 0], 0).into();
         let accepted = Accepted {
-            io: Box::new(tokio::io::duplex(1).0),
+            io: Stream::Other(Box::new(tokio::io::duplex(1).0)),
             info: ConnInfo::new(any, any),
             implicit_tls: false,
         };

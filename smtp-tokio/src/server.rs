@@ -1,6 +1,6 @@
 //! [`Server`] and its [`Builder`]: listeners, limits, TLS, the connection cap and shutdown.
 
-use crate::conn::{self, Accepted, Shared};
+use crate::conn::{self, Accepted, Shared, Stream};
 use crate::{ConnInfo, Handler};
 use smtp_proto::proxy::{ProxyConfig, TrustedNetworks};
 use smtp_proto::{Config, Timeouts, TlsPolicy};
@@ -399,7 +399,7 @@ async fn accept(listener: Option<&Listener>, implicit_tls: bool) -> io::Result<A
     };
     let (tcp, info) = accept_tcp(listener).await?;
     Ok(Accepted {
-        io: Box::new(tcp),
+        io: Stream::Tcp(tcp),
         info,
         implicit_tls,
     })
@@ -438,7 +438,7 @@ async fn accept_unix(listener: Option<&UnixListener>) -> io::Result<Accepted> {
         .and_then(|a| a.as_pathname().map(PathBuf::from))
         .unwrap_or_default();
     Ok(Accepted {
-        io: Box::new(stream),
+        io: Stream::Other(Box::new(stream)),
         info: ConnInfo::unix(path),
         implicit_tls: false,
     })
