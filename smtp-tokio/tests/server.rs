@@ -560,3 +560,104 @@ async fn greeting_delay_holds_the_greeting_and_early_talkers_are_refused() {
     early.expect_eof().await;
     server.stop().await;
 }
+
+/// Reads every body to its end and accepts.
+#[derive(Clone)]
+struct Drain;
+
+impl Handler for Drain {
+    async fn data(&mut self, mut body: Body) -> Result<Decision, Error> {
+        while body.chunk().await?.is_some() {}
+        Ok(Decision::Accept)
+    }
+}
+
+/// Reads one reply (all its lines) from a blocking socket.
+fn blocking_reply(reader: &mut impl std::io::BufRead) -> String {
+    let mut reply = String::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        reply.push_str(&line);
+        if line.len() < 4 || line.as_bytes()[3] != b'-' {
+            return reply;
+        }
+    }
+}
+
+/// A client that sends faster than the server reads cannot keep the other connections
+/// waiting, even on a runtime of one thread: every read of its connection finds data, and
+/// the connection's task still yields its turn (tokio's coop budget, taken per read).
+#[test]
+fn a_client_that_never_pauses_does_not_starve_the_others() {
+    use std::io::{BufReader, Write};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(
+            Server::builder()
+                .max_message_size(0)
+                .bind("127.0.0.1:0".parse().unwrap())
+                .build(),
+        )
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop_server, stopped) = oneshot::channel::<()>();
+    let serving = std::thread::spawn(move || {
+        rt.block_on(server.serve_with_shutdown(Drain, async {
+            let _ = stopped.await;
+        }))
+    });
+
+    // The flood: blocking writes of 64 KiB, always ahead of the server, until told to end.
+    let flooding = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (started, under_way) = std::sync::mpsc::channel();
+    let flood = std::thread::spawn({
+        let flooding = Arc::clone(&flooding);
+        move || {
+            let tcp = std::net::TcpStream::connect(addr).unwrap();
+            let mut reader = BufReader::new(tcp.try_clone().unwrap());
+            let mut writer = tcp;
+            assert!(blocking_reply(&mut reader).starts_with("220"));
+            for (cmd, code) in [
+                ("EHLO flood.example", "250"),
+                ("MAIL FROM:<a@flood.example>", "250"),
+                ("RCPT TO:<b@example.com>", "250"),
+                ("DATA", "354"),
+            ] {
+                writer.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+                let reply = blocking_reply(&mut reader);
+                assert!(reply.starts_with(code), "{cmd}: {reply}");
+            }
+            let block = format!("{}\r\n", "x".repeat(76)).repeat(840); // 65,520 octets
+            let mut sent = 0usize;
+            while flooding.load(Ordering::Relaxed) {
+                writer.write_all(block.as_bytes()).unwrap();
+                sent += block.len();
+                if sent >= 4 << 20 {
+                    let _ = started.send(());
+                }
+            }
+            writer.write_all(b".\r\nQUIT\r\n").unwrap();
+            (blocking_reply(&mut reader), sent)
+        }
+    });
+    under_way.recv().unwrap();
+
+    // Served while the flood goes on (a starved server would not even accept it).
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut reader = BufReader::new(tcp);
+    let greeting = blocking_reply(&mut reader);
+    assert!(greeting.starts_with("220"), "{greeting:?}");
+    assert!(flooding.load(Ordering::Relaxed), "the flood ended first");
+
+    flooding.store(false, Ordering::Relaxed);
+    let (reply, sent) = flood.join().unwrap();
+    assert!(reply.starts_with("250"), "{reply} after {sent} octets");
+    drop(reader);
+    stop_server.send(()).unwrap();
+    serving.join().unwrap().unwrap();
+}
