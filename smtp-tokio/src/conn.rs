@@ -86,6 +86,20 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Writes what a TCP socket takes now, without waiting (`Ok(0)` for any other stream,
+    /// or when the socket's buffer is full).
+    fn try_write_tcp(&self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(tcp) => match tcp.try_write(bytes) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                done => done,
+            },
+            Stream::Other(_) => Ok(0),
+        }
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -729,10 +743,14 @@ impl<H: Handler> Conn<'_, H> {
         let mut wrote = false;
         while let Some(bytes) = self.session.poll_transmit() {
             self.trace_output(&bytes);
-            timed(limit, self.io.write_all(&bytes)).await?;
+            // Most replies fit in the socket's buffer at once: one `send`, no future.
+            let sent = self.io.try_write_tcp(&bytes)?;
+            if sent < bytes.len() {
+                timed(limit, self.io.write_all(&bytes[sent..])).await?;
+            }
             wrote = true;
         }
-        if wrote {
+        if wrote && !matches!(self.io, Stream::Tcp(_)) {
             timed(limit, self.io.flush()).await?;
         }
         Ok(wrote)

@@ -661,3 +661,38 @@ fn a_client_that_never_pauses_does_not_starve_the_others() {
     stop_server.send(()).unwrap();
     serving.join().unwrap().unwrap();
 }
+
+/// A client that sends commands and never reads the replies is disconnected once a reply
+/// has waited the command timeout to be written: the write that the socket's buffers no
+/// longer take is bounded like every wait.
+#[tokio::test]
+async fn a_client_that_never_reads_is_disconnected() {
+    use tokio::io::AsyncWriteExt;
+    let mut timeouts = Timeouts::default();
+    timeouts.command = Duration::from_millis(200);
+    let (recorder, _seen) = Recorder::new();
+    let server = Running::start(Server::builder().timeouts(timeouts), recorder).await;
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut read, mut write) = tcp.into_split();
+    // 14 MB of replies: more than the socket buffers hold.
+    const N: usize = 1_000_000;
+    let writer = tokio::spawn(async move {
+        let _ = write.write_all("NOOP\r\n".repeat(N).as_bytes()).await;
+        write
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut replies = 0;
+    let mut buf = vec![0; 64 << 10];
+    loop {
+        match within("the end of the replies", read.read(&mut buf)).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => replies += buf[..n].iter().filter(|&&b| b == b'\n').count(),
+        }
+    }
+    assert!(
+        replies < N,
+        "{replies} replies: the connection was not closed"
+    );
+    writer.abort();
+    server.stop().await;
+}
