@@ -194,6 +194,16 @@ pub(crate) fn has_bare_line_ending(s: &[u8]) -> bool {
     first == b'\n' || last == b'\r' || mismatch != 0
 }
 
+/// Where the first bare CR or LF of a decoded chunk is, once [`has_bare_line_ending`] said
+/// there is one (the session cuts the message there). Slower, but asked at most once per
+/// message.
+pub(crate) fn first_bare_line_ending(chunk: &[u8]) -> Option<usize> {
+    memchr::memchr2_iter(b'\r', b'\n', chunk).find(|&i| match chunk[i] {
+        b'\r' => chunk.get(i + 1) != Some(&b'\n'),
+        _ => i == 0 || chunk[i - 1] != b'\r',
+    })
+}
+
 /// Keeps the input bytes `buf[r..end]` as output at the write cursor `w` (moving them only when
 /// a removed dot separates the cursors) and returns the new write cursor.
 #[inline]
@@ -666,6 +676,14 @@ mod tests {
             let terminator = if out.end_at.is_some() { TERMINATOR_LINE.len() } else { 0 };
             prop_assert_eq!(out.body.len() + dots + terminator, consumed);
             prop_assert_eq!(out.end_at.unwrap_or(consumed), consumed);
+        }
+
+        #[test]
+        fn the_bare_line_ending_check_and_its_locator_agree(chunk in wire_bytes(200)) {
+            prop_assert_eq!(
+                has_bare_line_ending(&chunk),
+                first_bare_line_ending(&chunk).is_some()
+            );
         }
 
         #[test]

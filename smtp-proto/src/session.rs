@@ -4,7 +4,7 @@ use crate::address::{self, AddressError, PathKind, PathScan};
 use crate::auth::{self, Credentials, Mechanism, Secret};
 use crate::command::{self, Verb};
 use crate::config::{BareLineEndings, Config, EarlyTalkers, Protocol, TlsPolicy};
-use crate::data::{has_bare_line_ending, DataDecoder, DataStep};
+use crate::data::{first_bare_line_ending, has_bare_line_ending, DataDecoder, DataStep};
 use crate::event::{AbortReason, CloseReason, Decision, Event, Timeout, TimeoutKind};
 use crate::params::{self, BodyType, MailParams, ParamError, RcptParams};
 use crate::reply::{canned, put_code, Canned, EnhancedCode as E};
@@ -2098,16 +2098,6 @@ fn put_decimal(out: &mut BytesMut, mut n: u64) {
         }
     }
     out.put_slice(&digits[at..]);
-}
-
-/// The offset of the first CR not followed by LF, or LF not preceded by CR, in a decoded
-/// chunk. A CRLF never straddles two chunks: the decoder ends a chunk with a CR only when the
-/// next byte is another CR, so a CR at the end of a chunk is bare.
-fn first_bare_line_ending(chunk: &[u8]) -> Option<usize> {
-    memchr::memchr2_iter(b'\r', b'\n', chunk).find(|&i| match chunk[i] {
-        b'\r' => chunk.get(i + 1) != Some(&b'\n'),
-        _ => i == 0 || chunk[i - 1] != b'\r',
-    })
 }
 
 /// The offset of the first LF in `b`. Command lines are short: eight octets at a time over
