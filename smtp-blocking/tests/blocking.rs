@@ -305,9 +305,7 @@ fn idle_connections_are_woken_with_421_at_shutdown() {
         let c = client_at(how, addr, tls_addr, Some(&path), &cert);
         idle.push((how, c));
     }
-    let mut busy = Client::connect(addr);
-    busy.expect(220);
-    busy.cmd("EHLO client.test", 250);
+    let mut busy = client_at("plain", addr, tls_addr, None, &cert);
     busy.envelope("a@client.test", &["b@mx.test"]);
     busy.cmd("DATA", 354);
     busy.send("Subject: in flight\r\n\r\n");

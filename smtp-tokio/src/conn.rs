@@ -84,9 +84,7 @@ impl Stream {
             Stream::Other(io) => pin!(io.read_buf(buf)).poll(cx),
         }
     }
-}
 
-impl Stream {
     /// Writes what a TCP socket takes now, without waiting (`Ok(0)` for any other stream,
     /// or when the socket's buffer is full).
     fn try_write_tcp(&self, bytes: &[u8]) -> io::Result<usize> {
